@@ -1,0 +1,1 @@
+"""Cryptographic helpers of the harness: the PKI factory (harness.crypto.pki)."""

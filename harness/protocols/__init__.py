@@ -1,0 +1,1 @@
+"""Protocol families: one package per protocol (codec, tester peers, mutants)."""
