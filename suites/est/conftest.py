@@ -43,7 +43,7 @@ def client_bed(
         quote,
         campaign.capture_mode,
         oob=section.oob,
-        pop=bool(ics.get("EST-CLIENT-POP")),
+        pop=bool(ics.get("EST-CLIENT-POP-LINKING")),
     )
     yield bed
     bed.close()

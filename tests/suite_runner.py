@@ -1,0 +1,48 @@
+"""Runs a conformance suite in a child pytest, as `onboardcheck run` would, and reads
+back its verdicts: the harness's self-tests judge the suites with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    output: str
+    results: list[dict]
+    out: Path
+
+    def verdicts(self) -> dict[str, str]:
+        return {r["nodeid"]: r["verdict"] for r in self.results}
+
+    def requirements_with(self, verdict: str) -> set[str]:
+        return {req for r in self.results if r["verdict"] == verdict for req in r["requirements"]}
+
+    def table(self) -> str:
+        return "\n".join(
+            f"{r['verdict']:>14}  {r['nodeid']}: {r['reason'][:160]}" for r in self.results
+        )
+
+
+def run_suite(protocol: str, dut: str, out: Path, *extra: str, timeout: float = 900) -> SuiteRun:
+    cmd = [
+        sys.executable, "-m", "pytest", str(REPO / "suites" / protocol), "-q",
+        "-p", "no:cacheprovider", "--rootdir", str(REPO), "--dut", dut, "--out", str(out),
+        *extra,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    path = out / protocol / "results.jsonl"
+    results = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return SuiteRun(proc.returncode, proc.stdout[-6000:] + proc.stderr[-4000:], results, out)
