@@ -1,0 +1,416 @@
+"""The EST server's operations (RFC 7030 §4): authentication, CSR checks, issuing.
+
+This module knows nothing about sockets or HTTP framing: `EstOperations.handle` takes
+one parsed request (with what the TLS layer learned: peer certificate, tls-unique,
+version) and returns the reply to send. `server.py` does TLS and HTTP around it.
+
+Two kinds of deviation from the spec are consulted here, at named points only:
+`ServerBehaviour` (knobs a test turns to probe a client DUT) and `ServerQuirks`
+(the hooks mutants use to break one requirement each; see mutants.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import threading
+from dataclasses import dataclass, field
+from ssl import TLSVersion
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from harness.crypto.pki import CertifiedKey, KeyType, Pki, PkiError, generate_key
+from harness.protocols.est import codec
+
+# Operations that need an authenticated, authorized client by default (RFC 7030 §3.7).
+AUTHENTICATED_OPS = frozenset({codec.SIMPLEENROLL, codec.SIMPLEREENROLL, codec.SERVERKEYGEN})
+ENROLL_OPS = frozenset({codec.SIMPLEENROLL, codec.SIMPLEREENROLL})
+REALM = "estrealm"
+MAX_BODY = 1 << 20  # a CSR is a few kB; anything near this is a broken or hostile client
+
+
+@dataclass
+class ServerBehaviour:
+    """How the server peer deviates from the spec to probe a client DUT (defaults: none)."""
+
+    content_type: dict[str, str] = field(default_factory=dict)  # op -> response media type
+    corrupt_base64: set[str] = field(default_factory=set)  # ops whose body gets non-base64 bytes
+    raw_der: set[str] = field(default_factory=set)  # ops answered with binary DER
+    pending: int = 0  # answer the first N (re)enroll requests with 202
+    retry_after: int | str | None = 1  # Retry-After of a 202; None = omit the header
+    require_basic: bool = False  # HTTP Basic must succeed even with a client certificate
+    require_cert: bool = False  # a TLS client certificate must be presented
+    require_pop: bool = False  # CSR challengePassword must be base64(tls-unique), §3.5
+    status: dict[str, int] = field(default_factory=dict)  # op -> forced error status
+    garbage: bool = False  # answer every request with non-HTTP bytes
+    close_early: bool = False  # close the connection after reading the request
+    hang: bool = False  # never answer (until the peer stops)
+    max_tls: TLSVersion | None = None
+    min_tls: TLSVersion | None = None
+    extra_certs_in_enroll: bool = False  # CA certificate next to the issued one
+
+
+@dataclass
+class ServerQuirks:
+    """Hooks for mutants: each flag skips or bends exactly one check of the reference."""
+
+    cacerts_requires_auth: bool = False  # /cacerts demands authentication like enroll
+    enroll_without_auth: bool = False  # issue to clients that authenticated in no way
+    skip_pop_check: bool = False  # claim require_pop but accept any challengePassword
+    skip_reenroll_identity_check: bool = False  # renew with a different subject / SAN
+    skip_csr_signature_check: bool = False  # issue for a CSR whose signature is wrong
+    serverkeygen_single_part: bool = False  # answer serverkeygen with certs-only, no key part
+    serverkeygen_checks_csr_key: bool = False  # refuse a serverkeygen CSR whose signature fails
+
+
+@dataclass
+class OpRequest:
+    """One HTTP request as the operations see it (header names lower case)."""
+
+    op: str
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    peer_cert_der: bytes | None = None  # verified against client_trust by the TLS layer
+    tls_unique: bytes | None = None
+    tls_version: str | None = None
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass
+class OpReply:
+    """What to send back, plus what the exchange record wants to know."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    note: str = ""  # why: the one-line reason of an error, or what was issued
+    client_subject: str | None = None
+    basic_user: str | None = None
+
+
+@dataclass
+class OpsSettings:
+    """The parts of EstServerConfig the operations need (kept apart to avoid a cycle)."""
+
+    ca: CertifiedKey
+    cacerts: list[x509.Certificate]
+    users: dict[str, str]
+    csrattrs: bytes | None
+    days: int = 365
+
+
+class EstOperations:
+    """Answers EST operations; thread-safe records of what it issued."""
+
+    def __init__(self, settings: OpsSettings, behaviour: ServerBehaviour, quirks: ServerQuirks):
+        self.settings = settings
+        self.behaviour = behaviour
+        self.quirks = quirks
+        self._pki = Pki.create()
+        self._lock = threading.Lock()
+        self._pending_sent = 0
+        self.issued: list[x509.Certificate] = []
+
+    # -- entry point ------------------------------------------------------------------------
+
+    def handle(self, req: OpRequest) -> OpReply:
+        subject = _cert_subject(req.peer_cert_der)
+        user, basic_ok = self._basic(req)
+        reply = self._dispatch(req, subject, user, basic_ok)
+        reply.client_subject = subject
+        reply.basic_user = user
+        return reply
+
+    def _dispatch(
+        self, req: OpRequest, subject: str | None, user: str | None, basic_ok: bool
+    ) -> OpReply:
+        op = req.op
+        if op in self.behaviour.status:
+            code = self.behaviour.status[op]
+            return _text(code, f"status {code} forced by the test")
+        expected = "GET" if op in (codec.CACERTS, codec.CSRATTRS_OPERATION) else "POST"
+        if req.method != expected:
+            reply = _text(405, f"{op} takes {expected}, not {req.method}")
+            reply.headers.append(("Allow", expected))
+            return reply
+        if op == codec.FULLCMC:
+            return _text(501, "fullcmc is not implemented")
+        needs_auth = op in AUTHENTICATED_OPS or (
+            op == codec.CACERTS and self.quirks.cacerts_requires_auth
+        )
+        if needs_auth:
+            denied = self._authorize(req, basic_ok)
+            if denied is not None:
+                return denied
+        if op == codec.CACERTS:
+            return self._certs_reply(op, list(self.settings.cacerts), "CA certificates")
+        if op == codec.CSRATTRS_OPERATION:
+            return self._csrattrs()
+        return self._enroll(req)
+
+    # -- authentication (RFC 7030 §3.2.3, §3.3.2) --------------------------------------------
+
+    def _basic(self, req: OpRequest) -> tuple[str | None, bool]:
+        """(user named in an Authorization: Basic header or None, credentials correct)."""
+        value = req.header("authorization")
+        if not value or value[:6].lower() != "basic ":
+            return None, False
+        try:
+            decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, False
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            return user, False
+        expected = self.settings.users.get(user)
+        return user, expected is not None and secrets.compare_digest(expected, password)
+
+    def _authorize(self, req: OpRequest, basic_ok: bool) -> OpReply | None:
+        """None when the client may go on, else the 401/403 reply."""
+        if self.quirks.enroll_without_auth:
+            return None
+        has_cert = req.peer_cert_der is not None
+        if self.behaviour.require_cert and not has_cert:
+            return _text(403, "a TLS client certificate is required")
+        if self.behaviour.require_basic and not basic_ok:
+            return _challenge("HTTP Basic authentication is required")
+        if not (has_cert or basic_ok):
+            return _challenge("neither a client certificate nor HTTP Basic credentials")
+        return None
+
+    # -- responses --------------------------------------------------------------------------
+
+    def _certs_reply(self, op: str, certs: list[x509.Certificate], note: str) -> OpReply:
+        return self._der_reply(op, codec.certs_only(certs), codec.PKCS7_CERTS_ONLY, note)
+
+    def _der_reply(self, op: str, der: bytes, media_type: str, note: str) -> OpReply:
+        """200 with base64 DER, unless the test asked for a broken body or media type."""
+        headers = [("Content-Type", self.behaviour.content_type.get(op, media_type))]
+        if op in self.behaviour.raw_der:
+            # Binary DER, as pre-RFC 8951 servers that trusted Content-Transfer-Encoding did.
+            body = der
+            headers.append(("Content-Transfer-Encoding", "binary"))
+        else:
+            # RFC 8951 §3 makes the header meaningless, but RFC 7030's examples send it and
+            # old clients look for it.
+            body = _b64_body(der)
+            headers.append(("Content-Transfer-Encoding", codec.CONTENT_TRANSFER_ENCODING))
+            if op in self.behaviour.corrupt_base64:
+                body = _corrupt(body)
+        return OpReply(200, headers, body, note)
+
+    def _csrattrs(self) -> OpReply:
+        if self.settings.csrattrs is None:
+            # RFC 7030 §4.5.2: 204 when the server has no attributes to ask for.
+            return OpReply(204, [], b"", "no CSR attributes")
+        return self._der_reply(
+            codec.CSRATTRS_OPERATION, self.settings.csrattrs, codec.CSRATTRS, "CSR attributes"
+        )
+
+    # -- enrollment (RFC 7030 §4.2, §4.4) -----------------------------------------------------
+
+    def _enroll(self, req: OpRequest) -> OpReply:
+        csr_or_reply = self._read_csr(req)
+        if isinstance(csr_or_reply, OpReply):
+            return csr_or_reply
+        csr = csr_or_reply
+        if self.behaviour.require_pop and not self.quirks.skip_pop_check:
+            refused = _check_pop(csr, req.tls_unique)
+            if refused is not None:
+                return _text(400, refused)
+        if req.op == codec.SIMPLEREENROLL:
+            refused_reply = self._check_reenroll(req, csr)
+            if refused_reply is not None:
+                return refused_reply
+        if req.op in ENROLL_OPS and self._take_pending():
+            return self._pending_reply()
+        if req.op == codec.SERVERKEYGEN:
+            return self._serverkeygen(csr)
+        try:
+            cert = self._pki.issue_from_csr(
+                self.settings.ca, csr, days=self.settings.days, verify_signature=False
+            )
+        except PkiError as exc:
+            return _text(400, f"cannot issue: {exc}")
+        self._record(cert)
+        certs = [cert]
+        if self.behaviour.extra_certs_in_enroll:
+            certs.append(self.settings.ca.cert)
+        return self._certs_reply(req.op, certs, f"issued {cert.subject.rfc4514_string()}")
+
+    def _read_csr(self, req: OpRequest) -> x509.CertificateSigningRequest | OpReply:
+        content_type = req.header("content-type") or ""
+        try:
+            media, _ = codec.parse_content_type(content_type)
+        except codec.CodecError:
+            media = ""
+        if media != codec.PKCS10:
+            return _text(415, f"request Content-Type {content_type!r} is not {codec.PKCS10}")
+        try:
+            csr = codec.csr_from_body(req.body)
+        except codec.CodecError as exc:
+            return _text(400, f"bad CSR body: {exc}")
+        if req.op == codec.SERVERKEYGEN and not self.quirks.serverkeygen_checks_csr_key:
+            # RFC 7030 §4.4.1: the server MUST ignore the CSR's public key and signature.
+            return csr
+        if not self.quirks.skip_csr_signature_check and not csr.is_signature_valid:
+            return _text(400, "CSR signature does not verify (no proof of possession)")
+        return csr
+
+    def _check_reenroll(
+        self, req: OpRequest, csr: x509.CertificateSigningRequest
+    ) -> OpReply | None:
+        """RFC 7030 §4.2.2: renew only certificates of this CA, same subject and SAN."""
+        if req.peer_cert_der is None:
+            return _text(403, "simplereenroll needs the TLS client certificate being renewed")
+        current = x509.load_der_x509_certificate(req.peer_cert_der)
+        if not _issued_by(current, self.settings.ca.cert):
+            return _text(403, "the TLS client certificate was not issued by this EST CA")
+        if self.quirks.skip_reenroll_identity_check:
+            return None
+        if csr.subject != current.subject:
+            return _text(400, "CSR subject differs from the certificate being renewed")
+        if _san(csr.extensions) != _san(current.extensions):
+            return _text(400, "CSR subjectAltName differs from the certificate being renewed")
+        return None
+
+    def _take_pending(self) -> bool:
+        with self._lock:
+            if self._pending_sent < self.behaviour.pending:
+                self._pending_sent += 1
+                return True
+        return False
+
+    def _pending_reply(self) -> OpReply:
+        headers: list[tuple[str, str]] = [("Content-Type", "text/plain; charset=utf-8")]
+        if self.behaviour.retry_after is not None:
+            headers.append(("Retry-After", str(self.behaviour.retry_after)))
+        return OpReply(202, headers, b"request accepted, pending approval\n", "pending")
+
+    def _serverkeygen(self, csr: x509.CertificateSigningRequest) -> OpReply:
+        key = generate_key(_key_type_like(csr))
+        # The server issues for its own key: a CSR carrying the client's subject and SAN.
+        builder = x509.CertificateSigningRequestBuilder().subject_name(csr.subject)
+        san = _san(csr.extensions)
+        if san is not None:
+            builder = builder.add_extension(san, critical=False)
+        cert = self._pki.issue_from_csr(
+            self.settings.ca, builder.sign(key, hashes.SHA256()), days=self.settings.days
+        )
+        self._record(cert)
+        certs_der = codec.certs_only([cert])
+        if self.quirks.serverkeygen_single_part:
+            return self._der_reply(
+                codec.SERVERKEYGEN,
+                certs_der,
+                codec.PKCS7_CERTS_ONLY,
+                "serverkeygen without the key part",
+            )
+        key_der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        content_type, body = codec.encode_serverkeygen_response(
+            key_der, certs_der, boundary=f"est-{secrets.token_hex(8)}"
+        )
+        override = self.behaviour.content_type.get(codec.SERVERKEYGEN)
+        note = f"server-generated key for {cert.subject.rfc4514_string()}"
+        return OpReply(200, [("Content-Type", override or content_type)], body, note)
+
+    def issued_certs(self) -> list[x509.Certificate]:
+        with self._lock:
+            return list(self.issued)
+
+    def _record(self, cert: x509.Certificate) -> None:
+        with self._lock:
+            self.issued.append(cert)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _text(status: int, message: str) -> OpReply:
+    return OpReply(
+        status, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), message
+    )
+
+
+def _challenge(message: str) -> OpReply:
+    reply = _text(401, message)
+    reply.headers.append(("WWW-Authenticate", f'Basic realm="{REALM}"'))
+    return reply
+
+
+def _b64_body(der: bytes) -> bytes:
+    """Base64 in 64-character lines ending in LF.
+
+    RFC 8951 §3 lets the receiver ignore line breaks; LF rather than CRLF keeps the body
+    readable by `base64 -d`, which rejects CR.
+    """
+    return codec.b64_encode(der).replace(b"\r\n", b"\n") + b"\n"
+
+
+def _corrupt(body: bytes) -> bytes:
+    # '!' and '*' are outside the base64 alphabet, so a strict decoder must reject the body.
+    middle = len(body) // 2
+    return body[:middle] + b"!*!*" + body[middle:]
+
+
+def _check_pop(csr: x509.CertificateSigningRequest, tls_unique: bytes | None) -> str | None:
+    """RFC 7030 §3.5: challengePassword = base64(tls-unique); None when it matches."""
+    if tls_unique is None:
+        return "proof-of-possession linking needs tls-unique, which this TLS version lacks"
+    password = codec.challenge_password(csr)
+    if password is None:
+        return "CSR has no challengePassword carrying tls-unique"
+    if password.strip() != base64.b64encode(tls_unique):
+        return "CSR challengePassword does not match this connection's tls-unique"
+    return None
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    if cert.issuer != ca.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def _san(extensions: x509.Extensions) -> x509.SubjectAlternativeName | None:
+    try:
+        return extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _key_type_like(csr: x509.CertificateSigningRequest) -> KeyType:
+    """The key type of the CSR's key, so a server-generated key suits the same device."""
+    key = csr.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "rsa2048"
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size > 256:
+        return "p384"
+    return "p256"
+
+
+def _cert_subject(der: bytes | None) -> str | None:
+    if der is None:
+        return None
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    except ValueError:
+        return "(unparsable certificate)"

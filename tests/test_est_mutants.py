@@ -1,0 +1,386 @@
+"""Each EST mutant differs from the reference exactly where it claims to (direct checks)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from harness.crypto.pki import CertifiedKey, Pki, generate_key, make_csr
+from harness.protocols.est import codec
+from harness.protocols.est.client import EstClientPeer
+from harness.protocols.est.mutants import CLIENT_MUTANTS, SERVER_MUTANTS, make_server
+from harness.protocols.est.params import CERT_FILE, EstClientParams
+from harness.protocols.est.reference_client import run_action
+from harness.protocols.est.server import EstServerConfig, EstServerPeer, ServerBehaviour
+
+CATALOGUE = Path(__file__).resolve().parent.parent / "suites" / "est" / "requirements.yaml"
+CSRATTRS = codec.encode_csrattrs([codec.CsrAttr("1.2.840.113549.1.9.7")])
+
+
+@dataclass
+class World:
+    pki: Pki
+    root: CertifiedKey
+    est_ca: CertifiedKey
+    server: CertifiedKey
+    mfg: CertifiedKey
+    idevid: CertifiedKey
+    renewable: CertifiedKey  # a client certificate the EST CA issued
+    ta_pem: Path
+    idevid_paths: tuple[Path, Path]
+
+    def config(self, credential: CertifiedKey | None = None) -> EstServerConfig:
+        return EstServerConfig(
+            credential=credential or self.server,
+            ca=self.est_ca,
+            client_trust=[self.mfg.cert, self.est_ca.cert],
+            users={"alice": "s3cret"},
+            csrattrs=CSRATTRS,
+        )
+
+    def client(self, server: EstServerPeer, cred: CertifiedKey | None = None) -> EstClientPeer:
+        return EstClientPeer(server.base_url, [self.root.cert], client=cred, timeout=5)
+
+    def params(self, server: EstServerPeer, state: Path, **kw: object) -> EstClientParams:
+        values: dict[str, object] = {
+            "est_url": server.base_url,
+            "state_dir": state,
+            "trust_anchors": self.ta_pem,
+            "client_cert": self.idevid_paths[0],
+            "client_key": self.idevid_paths[1],
+            "timeout": 6.0,
+            "subject_cn": "dev-0001",
+        }
+        values.update(kw)
+        return EstClientParams(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    tmp = tmp_path_factory.mktemp("est-mutants")
+    pki = Pki.create()
+    root = pki.root_ca("onboardcheck Test Root")
+    est_ca = pki.sub_ca(root, "onboardcheck EST CA")
+    server = pki.server_cert(est_ca, "localhost", sans=["localhost", "127.0.0.1"])
+    mfg = pki.root_ca("onboardcheck Manufacturer CA")
+    idevid = pki.idevid(mfg, serial="SN-0001")
+    renewable = pki.client_cert(est_ca, "dev-renew", sans=["dev-renew.example"])
+    ta = tmp / "ta.pem"
+    ta.write_bytes(root.cert_pem())
+    paths = idevid.write(tmp, "idevid")
+    return World(pki, root, est_ca, server, mfg, idevid, renewable, ta, (paths.cert, paths.key))
+
+
+def _tampered_csr_body(cn: str) -> bytes:
+    der = bytearray(make_csr(generate_key(), cn).public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01  # the last byte belongs to the signature
+    return codec.b64_encode(bytes(der))
+
+
+# -- server mutants: probe(world, server) -> an observable; reference vs mutant value ----------
+
+Probe = Callable[[World, EstServerPeer], object]
+
+
+def _anon_status(op: str) -> Probe:
+    def probe(w: World, s: EstServerPeer) -> object:
+        if op == codec.CACERTS:
+            return w.client(s).cacerts().status
+        return w.client(s).simpleenroll(make_csr(generate_key(), "anon")).status
+
+    return probe
+
+
+def _media(op: str) -> Probe:
+    def probe(w: World, s: EstServerPeer) -> object:
+        c = w.client(s, w.idevid)
+        if op == codec.SIMPLEENROLL:
+            return c.simpleenroll(make_csr(generate_key(), "d")).media_type
+        if op == codec.SERVERKEYGEN:
+            return c.serverkeygen(make_csr(generate_key(), "d")).media_type
+        return c.request("GET", op).media_type
+
+    return probe
+
+
+def _enroll_body_is_base64(w: World, s: EstServerPeer) -> object:
+    body = w.client(s, w.idevid).simpleenroll(make_csr(generate_key(), "d")).body
+    try:
+        codec.b64_decode(body)
+    except codec.CodecError:
+        return False
+    return True
+
+
+def _enroll_cert_count(w: World, s: EstServerPeer) -> object:
+    return len(w.client(s, w.idevid).simpleenroll(make_csr(generate_key(), "d")).certs())
+
+
+def _pop_wrong_binding(w: World, s: EstServerPeer) -> object:
+    csr = make_csr(generate_key(), "d", challenge_password=base64.b64encode(b"\x00" * 12))
+    with w.client(s, w.idevid).session() as session:
+        return session.tls_version, session.simpleenroll(csr).status
+
+
+def _retry_after(w: World, s: EstServerPeer) -> object:
+    resp = w.client(s, w.idevid).simpleenroll(make_csr(generate_key(), "d"))
+    return resp.status, resp.header("retry-after")
+
+
+def _reenroll_other_subject(w: World, s: EstServerPeer) -> object:
+    csr = make_csr(generate_key(), "someone-else", sans=["dev-renew.example"])
+    return w.client(s, w.renewable).simplereenroll(csr).status
+
+
+def _bad_signature(op: str) -> Probe:
+    def probe(w: World, s: EstServerPeer) -> object:
+        headers = {"Content-Type": codec.PKCS10}
+        return w.client(s, w.idevid).request("POST", op, headers, _tampered_csr_body("t")).status
+
+    return probe
+
+
+# name -> (probe, reference value, mutant value, server behaviour both run with)
+SERVER_CASES: dict[str, tuple[Probe, object, object, ServerBehaviour | None]] = {
+    "cacerts-wrong-media-type": (
+        _media(codec.CACERTS),
+        codec.PKCS7_MIME,
+        "application/octet-stream",
+        None,
+    ),
+    "cacerts-requires-auth": (_anon_status(codec.CACERTS), 200, 401, None),
+    "enroll-wrong-media-type": (
+        _media(codec.SIMPLEENROLL),
+        codec.PKCS7_MIME,
+        "application/octet-stream",
+        None,
+    ),
+    "enroll-not-base64": (_enroll_body_is_base64, True, False, None),
+    "enroll-extra-certs": (_enroll_cert_count, 1, 2, None),
+    "enroll-without-auth": (_anon_status(codec.SIMPLEENROLL), 401, 200, None),
+    "pop-not-checked": (
+        _pop_wrong_binding,
+        ("TLSv1.2", 400),
+        ("TLSv1.2", 200),
+        ServerBehaviour(require_pop=True),
+    ),
+    "pending-no-retry-after": (
+        _retry_after,
+        (202, "1"),
+        (202, None),
+        ServerBehaviour(pending=1, retry_after=1),
+    ),
+    "reenroll-any-subject": (_reenroll_other_subject, 400, 200, None),
+    "accepts-bad-csr-signature": (_bad_signature(codec.SIMPLEENROLL), 400, 200, None),
+    "csrattrs-wrong-media-type": (
+        _media(codec.CSRATTRS_OPERATION),
+        codec.CSRATTRS,
+        "application/octet-stream",
+        None,
+    ),
+    "serverkeygen-not-multipart": (
+        _media(codec.SERVERKEYGEN),
+        codec.MULTIPART_MIXED,
+        codec.PKCS7_MIME,
+        None,
+    ),
+    "serverkeygen-checks-csr-key": (_bad_signature(codec.SERVERKEYGEN), 200, 400, None),
+}
+
+
+def _copy(behaviour: ServerBehaviour | None) -> ServerBehaviour | None:
+    if behaviour is None:
+        return None
+    return ServerBehaviour(**{k: getattr(behaviour, k) for k in behaviour.__dataclass_fields__})
+
+
+@pytest.mark.parametrize("name", sorted(SERVER_CASES))
+def test_server_mutant_differs_from_reference(world: World, name: str) -> None:
+    probe, reference_value, mutant_value, behaviour = SERVER_CASES[name]
+    with make_server(world.config(), _copy(behaviour)) as reference:
+        assert probe(world, reference) == reference_value
+    with make_server(world.config(), _copy(behaviour), name) as mutant:
+        assert probe(world, mutant) == mutant_value
+
+
+def test_every_server_mutant_has_a_check() -> None:
+    assert set(SERVER_CASES) == set(SERVER_MUTANTS)
+    assert len(SERVER_MUTANTS) >= 7
+
+
+def test_make_server_accepts_mutant_in_second_place(world: World) -> None:
+    peer = make_server(world.config(), "enroll-extra-certs")
+    assert peer.behaviour.extra_certs_in_enroll
+    with pytest.raises(KeyError):
+        make_server(world.config(), mutant="no-such-mutant")
+
+
+# -- client mutants: reference vs mutant run of the reference client ---------------------------
+
+
+def _run(
+    w: World, server: EstServerPeer, tmp: Path, action: str, mutant: str | None, **kw: object
+) -> int:
+    return run_action(action, w.params(server, tmp, **kw), mutant).returncode
+
+
+def _both(
+    w: World,
+    tmp: Path,
+    mutant: str,
+    action: str,
+    config: EstServerConfig | None = None,
+    behaviour: ServerBehaviour | None = None,
+    **kw: object,
+) -> tuple[tuple[int, EstServerPeer], tuple[int, EstServerPeer]]:
+    results = []
+    for which, name in (("ref", None), ("mut", mutant)):
+        with EstServerPeer(config or w.config(), _copy(behaviour)) as server:
+            code = _run(w, server, tmp / which, action, name, **kw)
+        results.append((code, server))
+    return results[0], results[1]
+
+
+def test_no_server_auth(world: World, tmp_path: Path) -> None:
+    stranger = Pki.create().root_ca("Unrelated Root")
+    cred = Pki.create().server_cert(stranger, "localhost", sans=["127.0.0.1"])
+    (ref, ref_srv), (mut, mut_srv) = _both(
+        world, tmp_path, "no-server-auth", "cacerts", world.config(cred)
+    )
+    assert (ref, len(ref_srv.exchanges)) == (1, 0)
+    assert (mut, len(mut_srv.exchanges)) == (0, 1)
+
+
+def test_no_hostname_check(world: World, tmp_path: Path) -> None:
+    cred = world.pki.server_cert(world.est_ca, "otherhost.example")  # no 127.0.0.1 SAN
+    (ref, _), (mut, mut_srv) = _both(
+        world, tmp_path, "no-hostname-check", "cacerts", world.config(cred)
+    )
+    assert (ref, mut) == (1, 0) and mut_srv.exchanges[0].status == 200
+
+
+def test_basic_to_unverified_server(world: World, tmp_path: Path) -> None:
+    stranger = Pki.create().root_ca("Unrelated Root")
+    cred = Pki.create().server_cert(stranger, "localhost", sans=["127.0.0.1"])
+    (ref, ref_srv), (_, mut_srv) = _both(
+        world,
+        tmp_path,
+        "basic-to-unverified-server",
+        "enroll",
+        world.config(cred),
+        client_cert=None,
+        client_key=None,
+        username="alice",
+        password="s3cret",
+    )
+    assert ref == 1 and ref_srv.exchanges == []
+    assert [e.basic_user for e in mut_srv.exchanges] == [None, "alice"]  # answered the 401
+
+
+def test_wrong_csr_content_type(world: World, tmp_path: Path) -> None:
+    (ref, ref_srv), (mut, mut_srv) = _both(world, tmp_path, "wrong-csr-content-type", "enroll")
+    assert ref_srv.exchanges[-1].request_header("content-type") == codec.PKCS10
+    assert mut_srv.exchanges[-1].request_header("content-type") == "application/octet-stream"
+    assert (ref, mut, mut_srv.exchanges[-1].status) == (0, 1, 415)
+
+
+def test_csr_not_base64(world: World, tmp_path: Path) -> None:
+    (ref, ref_srv), (mut, mut_srv) = _both(world, tmp_path, "csr-not-base64", "enroll")
+    x509.load_der_x509_csr(codec.b64_decode(ref_srv.exchanges[-1].request_body))
+    x509.load_der_x509_csr(mut_srv.exchanges[-1].request_body)  # binary DER on the wire
+    assert (ref, mut, mut_srv.exchanges[-1].status) == (0, 1, 400)
+
+
+def test_accepts_binary_der(world: World, tmp_path: Path) -> None:
+    raw = ServerBehaviour(raw_der={codec.SIMPLEENROLL})
+    (ref, _), (mut, _) = _both(world, tmp_path, "accepts-binary-der", "enroll", behaviour=raw)
+    assert (ref, mut) == (1, 0)
+    assert (tmp_path / "mut" / CERT_FILE).is_file() and not (tmp_path / "ref" / CERT_FILE).exists()
+
+
+def test_ignores_retry_after(world: World, tmp_path: Path) -> None:
+    pending = ServerBehaviour(pending=1, retry_after=1)
+    (ref, ref_srv), (mut, mut_srv) = _both(
+        world, tmp_path, "ignores-retry-after", "enroll", behaviour=pending
+    )
+    gap = {
+        n: s.exchanges[1].time - s.exchanges[0].time
+        for n, s in (("ref", ref_srv), ("mut", mut_srv))
+    }
+    assert (ref, mut) == (0, 0)
+    assert gap["ref"] >= 1.0 and gap["mut"] < 0.5
+
+
+def test_reenroll_changes_subject(world: World, tmp_path: Path) -> None:
+    codes = {}
+    for which, name in (("ref", None), ("mut", "reenroll-changes-subject")):
+        with EstServerPeer(world.config()) as server:
+            assert _run(world, server, tmp_path / which, "enroll", None) == 0
+            codes[which] = _run(world, server, tmp_path / which, "reenroll", name)
+            last = server.exchanges[-1]
+        csr = x509.load_der_x509_csr(codec.b64_decode(last.request_body))
+        codes[which + "-subject"] = csr.subject.rfc4514_string()
+    assert codes == {
+        "ref": 0,
+        "ref-subject": "CN=dev-0001",
+        "mut": 1,
+        "mut-subject": "CN=dev-0001-renamed",
+    }
+
+
+def test_pop_stale_tls_unique(world: World, tmp_path: Path) -> None:
+    pop = ServerBehaviour(require_pop=True)
+    (ref, _), (mut, mut_srv) = _both(
+        world, tmp_path, "pop-stale-tls-unique", "enroll", behaviour=pop, pop=True
+    )
+    assert (ref, mut, mut_srv.exchanges[-1].status) == (0, 1, 400)
+
+
+def test_every_client_mutant_has_a_check() -> None:
+    checked = {
+        "no-server-auth",
+        "no-hostname-check",
+        "basic-to-unverified-server",
+        "wrong-csr-content-type",
+        "csr-not-base64",
+        "accepts-binary-der",
+        "ignores-retry-after",
+        "reenroll-changes-subject",
+        "pop-stale-tls-unique",
+    }
+    assert checked == set(CLIENT_MUTANTS) and len(CLIENT_MUTANTS) >= 5
+
+
+def test_unknown_client_mutant_is_a_usage_error(world: World, tmp_path: Path) -> None:
+    with EstServerPeer(world.config()) as server:
+        outcome = run_action("cacerts", world.params(server, tmp_path), "no-such-mutant")
+    assert outcome.returncode == 2
+
+
+# -- the catalogue ---------------------------------------------------------------------------
+
+
+def test_mutants_name_catalogued_requirements_of_the_right_role() -> None:
+    if not CATALOGUE.is_file():
+        pytest.skip("suites/est/requirements.yaml is not there yet")
+    roles = {r["id"]: r["role"] for r in yaml.safe_load(CATALOGUE.read_text())["requirements"]}
+    for role, registry in (("server", SERVER_MUTANTS), ("client", CLIENT_MUTANTS)):
+        for mutant in registry.values():
+            assert mutant.breaks, mutant.name
+            for req in mutant.breaks:
+                assert roles.get(req) == role, f"{mutant.name}: {req} is not a {role} requirement"
+
+
+def test_mutants_take_little_time(world: World) -> None:
+    started = time.monotonic()
+    for name in SERVER_MUTANTS:
+        make_server(world.config(), name)
+    assert time.monotonic() - started < 1
