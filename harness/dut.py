@@ -1,0 +1,545 @@
+"""DUT profiles: load and validate the YAML that describes a device (or server) under test.
+
+The format is documented in `docs/dut-profile.md`. Validation is hand-written so that
+every message names the dotted field and the YAML line it comes from; every problem
+with a profile file raises `ProfileError`, never another exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from harness import __version__
+from harness.errors import ProfileError
+
+SCHEMA_VERSION = 1
+# A profile is a few hundred lines; the cap keeps a mistaken path (a capture, an image)
+# from being read whole into memory.
+MAX_PROFILE_BYTES = 1024 * 1024
+# Aliases can make a small document expand exponentially when walked.
+MAX_NODES = 20_000
+
+ADAPTERS = ("builtin", "process", "manual")
+PLANNED_ADAPTERS = ("container", "http")
+# Roles the harness knows per protocol; a protocol missing here accepts any role name
+# until its suite says otherwise (callers may pass their own table to load_profile).
+ROLES: dict[str, tuple[str, ...]] = {"est": ("client", "server")}
+CREDENTIAL_PATHS = ("client_cert", "client_key", "trust_anchors")
+CREDENTIAL_STRINGS = ("username", "password")
+DEFAULT_TIMEOUT = 60.0
+_ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Identity:
+    vendor: str
+    model: str
+    firmware: str
+    serial: str
+
+
+@dataclass
+class Credentials:
+    """What the harness presents to a server DUT; paths are resolved against the profile."""
+
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    trust_anchors: Path | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # kept out of logs and reprs
+
+
+@dataclass
+class ProtocolSection:
+    name: str
+    roles: list[str]
+    ics: dict[str, Any] = field(default_factory=dict)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    oob: dict[str, str] = field(default_factory=dict)
+    credentials: Credentials = field(default_factory=Credentials)
+
+
+@dataclass
+class BuiltinSection:
+    implementation: str = "reference"
+    mutant: str | None = None
+
+
+@dataclass
+class ProcessSection:
+    cwd: Path
+    actions: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass
+class ManualSection:
+    prompts: dict[str, str]
+
+
+@dataclass
+class ControlSection:
+    adapter: str
+    builtin: BuiltinSection | None = None
+    process: ProcessSection | None = None
+    manual: ManualSection | None = None
+    state: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DutProfile:
+    path: Path | None  # None for in-memory profiles (builtin_profile)
+    identity: Identity
+    protocols: dict[str, ProtocolSection]
+    control: ControlSection
+    lines: dict[str, int] = field(default_factory=dict, repr=False)  # dotted field -> line
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder relative paths of the profile are resolved against."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def line_of(self, dotted: str) -> int | None:
+        """YAML line of a field, or of its nearest ancestor that has one."""
+        while dotted:
+            if dotted in self.lines:
+                return self.lines[dotted]
+            dotted = dotted.rpartition(".")[0]
+        return None
+
+    def summary(self) -> str:
+        ident = self.identity
+        parts = [f"{name} {'+'.join(sec.roles)}" for name, sec in self.protocols.items()]
+        return (
+            f"{ident.vendor} {ident.model} fw {ident.firmware} (SN {ident.serial}): "
+            f"{', '.join(parts)} via {self.control.adapter} adapter"
+        )
+
+
+# -- public entry points ---------------------------------------------------------------------
+
+
+def load_profile(
+    path: Path | str,
+    known_protocols: Collection[str] | Mapping[str, Collection[str]] | None = None,
+) -> DutProfile:
+    """Read and validate a profile. `known_protocols`: the protocols that have a suite
+    (a mapping gives each one's role names); None accepts any protocol name."""
+    path = Path(path)
+    text = _read_text(path)
+    node = _compose(path, text)
+    lines: dict[Path_, int] = {(): 1}
+    _walk(path, node, (), lines, [0])
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # compose succeeded, so this is a constructor problem
+        _file_error(path, f"not valid YAML: {exc}", _mark_line(exc))
+    return _Checker(path, lines, known_protocols).profile(data)
+
+
+def check_profile(
+    path: Path | str,
+    known_protocols: Collection[str] | Mapping[str, Collection[str]] | None = None,
+) -> str:
+    """One-line summary of a valid profile; raises ProfileError otherwise."""
+    return "ok: " + load_profile(path, known_protocols).summary()
+
+
+def builtin_profile(
+    protocol: str, role: str, mutant: str | None = None, ics: Mapping[str, Any] | None = None
+) -> DutProfile:
+    """The in-memory profile of the harness's own reference implementation of a role."""
+    model = f"reference {protocol} {role}" + (f" (mutant {mutant})" if mutant else "")
+    return DutProfile(
+        path=None,
+        identity=Identity("onboardcheck", model, __version__, "0"),
+        protocols={protocol: ProtocolSection(protocol, [role], dict(ics or {}))},
+        control=ControlSection("builtin", builtin=BuiltinSection("reference", mutant)),
+    )
+
+
+def validate_ics(
+    profile: DutProfile, options: Mapping[str, Any], protocol: str | None = None
+) -> None:
+    """Check the ICS answers of one protocol section against the options of its ics.yaml.
+
+    `options` maps option id -> spec; a spec is a Python type (or tuple of types), a type
+    name ("bool", "int", "float", "str", "list"), or an object / mapping with `type` and
+    optional `values` (allowed answers). `protocol` may be omitted when the profile has
+    exactly one protocol.
+    """
+    if protocol is None:
+        if len(profile.protocols) != 1:
+            raise ProfileError(
+                profile.path or "<builtin>", "protocols", "name the protocol to validate"
+            )
+        protocol = next(iter(profile.protocols))
+    section = profile.protocols.get(protocol)
+    if section is None:
+        raise ProfileError(
+            profile.path or "<builtin>", "protocols", f"no section for protocol {protocol!r}"
+        )
+    for option_id, answer in section.ics.items():
+        dotted = f"protocols.{protocol}.ics.{option_id}"
+
+        def fail(message: str, dotted: str = dotted) -> NoReturn:
+            where = profile.path or "<builtin>"
+            raise ProfileError(where, dotted, message, profile.line_of(dotted))
+
+        if option_id not in options:
+            fail(f"unknown ICS option {option_id!r}{_suggest(option_id, options)}")
+        kind, values = _spec(options[option_id])
+        if not _type_ok(kind, answer):
+            fail(f"expected {kind}, got {_type_name(answer)} ({answer!r})")
+        if values is not None and answer not in values:
+            fail(f"{answer!r} is not one of {', '.join(map(repr, values))}")
+
+
+# -- reading the file ------------------------------------------------------------------------
+
+
+def _file_error(path: Path, message: str, line: int | None = None) -> NoReturn:
+    raise ProfileError(path, "(file)", message, line)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_PROFILE_BYTES + 1)
+    except FileNotFoundError:
+        _file_error(path, "file not found")
+    except IsADirectoryError:
+        _file_error(path, "is a folder, not a profile file")
+    except OSError as exc:
+        _file_error(path, f"cannot read: {exc.strerror or exc}")
+    if len(raw) > MAX_PROFILE_BYTES:
+        _file_error(path, f"larger than {MAX_PROFILE_BYTES // 1024} KiB: not a DUT profile")
+    if b"\x00" in raw:
+        _file_error(path, "binary data (NUL bytes), not a YAML text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _file_error(path, f"not UTF-8 text (bad byte at offset {exc.start})")
+    if not text.strip():
+        _file_error(path, "empty file: expected a DUT profile (a YAML mapping)")
+    return text
+
+
+def _mark_line(exc: yaml.YAMLError) -> int | None:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _compose(path: Path, text: str) -> yaml.Node:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.composer.ComposerError as exc:  # e.g. several documents
+        _file_error(path, f"not a single YAML document: {exc.problem}", _mark_line(exc))
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        _file_error(path, f"not valid YAML: {problem}", _mark_line(exc))
+    if not isinstance(node, yaml.MappingNode):
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        _file_error(path, f"the document is {kind}; a DUT profile is a YAML mapping", 1)
+    return node
+
+
+def _walk(
+    path: Path, node: yaml.Node, at: Path_, lines: dict[Path_, int], count: list[int]
+) -> None:
+    """Record the line of every field; reject what YAML accepts silently but a profile
+    must not have (duplicate keys, non-string keys) and alias bombs."""
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        _file_error(path, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.setdefault((*at, index), item.start_mark.line + 1)
+            _walk(path, item, (*at, index), lines, count)
+    elif isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            where = _dotted((*at, str(key_node.value)))
+            if key_node.tag != "tag:yaml.org,2002:str" or not isinstance(key_node.value, str):
+                raise ProfileError(
+                    path, where, "keys must be strings (YAML reads this key as "
+                    f"{key_node.tag.rpartition(':')[2]}); quote it", line
+                )
+            if key_node.value in seen:
+                raise ProfileError(
+                    path, where, f"duplicate key (first at line {seen[key_node.value]})", line
+                )
+            seen[key_node.value] = line
+            lines[(*at, key_node.value)] = line
+            _walk(path, value_node, (*at, key_node.value), lines, count)
+
+
+def _dotted(at: Path_) -> str:
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _suggest(word: str, choices: Collection[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(
+        self,
+        path: Path,
+        lines: dict[Path_, int],
+        known: Collection[str] | Mapping[str, Collection[str]] | None,
+    ):
+        self.path = path
+        self.lines = lines
+        self.known = known
+
+    def fail(self, at: Path_, message: str) -> NoReturn:
+        probe = at
+        while probe not in self.lines:  # a missing key: point at its parent mapping
+            probe = probe[:-1]
+        raise ProfileError(self.path, _dotted(at) or "(document)", message, self.lines[probe])
+
+    def mapping(
+        self, value: Any, at: Path_, required: Collection[str] = (), optional: Collection[str] = ()
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(at, f"expected a mapping, got {_type_name(value)}")
+        allowed = [*required, *optional]
+        for key in value:
+            if key not in allowed:
+                self.fail(
+                    (*at, key),
+                    f"unknown key {key!r}{_suggest(key, allowed)}; allowed: {', '.join(allowed)}",
+                )
+        for key in required:
+            if key not in value:
+                self.fail((*at, key), "required field is missing")
+        return value
+
+    def string(self, value: Any, at: Path_, empty_ok: bool = False) -> str:
+        if isinstance(value, str):
+            if not empty_ok and not value.strip():
+                self.fail(at, "must not be empty")
+            return value
+        hint = f"; quote it: \"{value}\"" if isinstance(value, int | float) else ""
+        self.fail(at, f"expected a string, got {_type_name(value)}{hint}")
+
+    def str_map(self, value: Any, at: Path_, template: bool = False) -> dict[str, str]:
+        if value is None:
+            return {}
+        self.mapping(value, at, optional=list(value) if isinstance(value, dict) else ())
+        out = {key: self.string(item, (*at, key), empty_ok=True) for key, item in value.items()}
+        if template:
+            for key, item in out.items():
+                self.template(item, (*at, key))
+        return out
+
+    def template(self, text: str, at: Path_) -> None:
+        # Catch unbalanced braces now; unknown field names can only be judged at run time.
+        try:
+            list(string.Formatter().parse(text))
+        except ValueError as exc:
+            self.fail(at, f"bad template ({exc}); write a literal brace as {{{{ or }}}}")
+
+    # -- sections --
+
+    def profile(self, data: Any) -> DutProfile:
+        top = self.mapping(data, (), required=("profile", "identity", "protocols", "control"))
+        version = top["profile"]
+        if version != SCHEMA_VERSION or isinstance(version, bool):
+            self.fail(("profile",), f"unsupported schema version {version!r}; this harness "
+                      f"reads version {SCHEMA_VERSION}")
+        ident = self.mapping(top["identity"], ("identity",),
+                             required=("vendor", "model", "firmware", "serial"))
+        identity = Identity(**{k: self.string(ident[k], ("identity", k)) for k in ident})
+        protocols = self.protocols(top["protocols"])
+        profile = DutProfile(self.path, identity, protocols, self.control(top["control"]))
+        profile.lines = {_dotted(at): line for at, line in self.lines.items() if at}
+        return profile
+
+    def protocols(self, value: Any) -> dict[str, ProtocolSection]:
+        at: Path_ = ("protocols",)
+        if isinstance(value, dict) and not value:
+            self.fail(at, "at least one protocol is required")
+        self.mapping(value, at, optional=list(value) if isinstance(value, dict) else ())
+        out = {}
+        for name, section in value.items():
+            if self.known is not None and name not in self.known:
+                known = sorted(self.known)
+                self.fail((*at, name), f"unknown protocol {name!r}{_suggest(name, known)}; "
+                          f"known: {', '.join(known) or '(none)'}")
+            out[name] = self.protocol(name, section, (*at, name))
+        return out
+
+    def protocol(self, name: str, value: Any, at: Path_) -> ProtocolSection:
+        sec = self.mapping(value, at, required=("roles",),
+                           optional=("ics", "endpoints", "oob", "credentials"))
+        roles = sec["roles"]
+        if not isinstance(roles, list) or not roles:
+            self.fail((*at, "roles"), "expected a non-empty list of role names")
+        known_roles = (
+            self.known[name] if isinstance(self.known, Mapping) and name in self.known
+            else ROLES.get(name)
+        )
+        for index, role in enumerate(roles):
+            self.string(role, (*at, "roles", index))
+            if known_roles is not None and role not in known_roles:
+                self.fail((*at, "roles", index), f"unknown {name} role {role!r}"
+                          f"{_suggest(role, known_roles)}; known: {', '.join(known_roles)}")
+        if len(set(roles)) != len(roles):
+            self.fail((*at, "roles"), "a role is listed twice")
+        return ProtocolSection(
+            name=name,
+            roles=list(roles),
+            ics=self.ics(sec.get("ics"), (*at, "ics")),
+            endpoints=self.str_map(sec.get("endpoints"), (*at, "endpoints"), template=True),
+            oob=self.str_map(sec.get("oob"), (*at, "oob")),
+            credentials=self.credentials(sec.get("credentials"), (*at, "credentials")),
+        )
+
+    def ics(self, value: Any, at: Path_) -> dict[str, Any]:
+        if value is None:
+            return {}
+        self.mapping(value, at, optional=list(value) if isinstance(value, dict) else ())
+        for key, answer in value.items():
+            items = answer if isinstance(answer, list) else [answer]
+            if not all(isinstance(i, bool | int | float | str) for i in items):
+                self.fail((*at, key), "an ICS answer is a boolean, number, string or a list "
+                          f"of those, got {_type_name(answer)}")
+        return dict(value)
+
+    def credentials(self, value: Any, at: Path_) -> Credentials:
+        if value is None:
+            return Credentials()
+        sec = self.mapping(value, at, optional=(*CREDENTIAL_PATHS, *CREDENTIAL_STRINGS))
+        creds = Credentials()
+        for key in CREDENTIAL_STRINGS:
+            if key in sec:
+                setattr(creds, key, self.string(sec[key], (*at, key), empty_ok=True))
+        for key in CREDENTIAL_PATHS:
+            if key in sec:
+                file = self.path.parent / self.string(sec[key], (*at, key))
+                if not file.is_file():  # a typo here would only show as a TLS failure later
+                    self.fail((*at, key), f"file not found: {file}")
+                setattr(creds, key, file.resolve())
+        return creds
+
+    def control(self, value: Any) -> ControlSection:
+        at: Path_ = ("control",)
+        sec = self.mapping(value, at, required=("adapter",),
+                           optional=(*ADAPTERS, *PLANNED_ADAPTERS, "state"))
+        adapter = self.string(sec["adapter"], (*at, "adapter"))
+        for planned in PLANNED_ADAPTERS:
+            if adapter == planned or planned in sec:
+                where = (*at, "adapter") if adapter == planned else (*at, planned)
+                self.fail(where, f"the {planned!r} adapter is planned but not supported yet; "
+                          f"use one of: {', '.join(ADAPTERS)}")
+        if adapter not in ADAPTERS:
+            self.fail((*at, "adapter"), f"unknown adapter {adapter!r}"
+                      f"{_suggest(adapter, ADAPTERS)}; use one of: {', '.join(ADAPTERS)}")
+        if adapter in ("process", "manual") and adapter not in sec:
+            self.fail((*at, adapter), f"required when adapter is {adapter!r}")
+        return ControlSection(
+            adapter=adapter,
+            builtin=self.builtin(sec["builtin"], (*at, "builtin")) if "builtin" in sec else None,
+            process=self.process(sec["process"], (*at, "process")) if "process" in sec else None,
+            manual=self.manual(sec["manual"], (*at, "manual")) if "manual" in sec else None,
+            state=self.str_map(sec.get("state"), (*at, "state"), template=True),
+        )
+
+    def builtin(self, value: Any, at: Path_) -> BuiltinSection:
+        sec = self.mapping(value or {}, at, optional=("implementation", "mutant"))
+        impl = self.string(sec.get("implementation", "reference"), (*at, "implementation"))
+        mutant = sec.get("mutant")
+        if mutant is not None:
+            mutant = self.string(mutant, (*at, "mutant"))
+        return BuiltinSection(impl, mutant)
+
+    def process(self, value: Any, at: Path_) -> ProcessSection:
+        sec = self.mapping(value, at, required=("actions",), optional=("cwd", "env", "timeout"))
+        actions = self.str_map(sec["actions"], (*at, "actions"), template=True)
+        if not actions:
+            self.fail((*at, "actions"), "at least one action is required")
+        for name, command in actions.items():
+            if not _ACTION_NAME.fullmatch(name):
+                self.fail((*at, "actions", name), "action names are letters, digits, _ and -")
+            self.string(command, (*at, "actions", name))
+        timeout = sec.get("timeout", DEFAULT_TIMEOUT)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            self.fail((*at, "timeout"), f"expected a positive number of seconds, got {timeout!r}")
+        cwd = self.path.parent / self.string(sec.get("cwd", "."), (*at, "cwd"))
+        if not cwd.is_dir():
+            self.fail((*at, "cwd"), f"folder not found: {cwd}")
+        env = self.str_map(sec.get("env"), (*at, "env"))
+        for key in env:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                self.fail((*at, "env", key), "not a valid environment variable name")
+        return ProcessSection(cwd.resolve(), actions, env, float(timeout))
+
+    def manual(self, value: Any, at: Path_) -> ManualSection:
+        sec = self.mapping(value, at, required=("prompts",))
+        prompts = self.str_map(sec["prompts"], (*at, "prompts"), template=True)
+        if not prompts:
+            self.fail((*at, "prompts"), "at least one prompt is required")
+        return ManualSection(prompts)
+
+
+# -- ICS spec helpers --------------------------------------------------------------------------
+
+_TYPE_NAMES = {
+    "bool": "bool", "boolean": "bool", "int": "int", "integer": "int", "float": "number",
+    "number": "number", "str": "str", "string": "str", "enum": "str", "choice": "str",
+    "list": "list",
+}
+
+
+def _spec(spec: Any) -> tuple[str, Collection[Any] | None]:
+    if isinstance(spec, type | tuple):
+        types = spec if isinstance(spec, tuple) else (spec,)
+        kind = {bool: "bool", int: "int", float: "number", str: "str", list: "list"}
+        return next((kind[t] for t in types if t in kind), "any"), None
+    if isinstance(spec, str):
+        return _TYPE_NAMES.get(spec, "any"), None
+    get = spec.get if isinstance(spec, Mapping) else lambda k: getattr(spec, k, None)
+    values = get("values") or get("choices") or None
+    return _TYPE_NAMES.get(str(get("type") or ""), "any"), values
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "list":
+        return isinstance(value, list)
+    return True
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
