@@ -4,6 +4,7 @@ and the results written as each test ends (an interrupted run loses nothing)."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import shutil
@@ -41,12 +42,22 @@ def suite_roles(root: Path | None = None) -> dict[str, list[str]]:
     return found
 
 
+def reference_claims(protocol: str, roles: list[str]) -> dict[str, Any]:
+    """The ICS the reference implementation of `protocol` answers for these roles."""
+    try:
+        module = importlib.import_module(f"harness.protocols.{protocol}.reference")
+    except ModuleNotFoundError:
+        return {}
+    return dict(module.reference_ics(roles))
+
+
 def reference_profile(roles: dict[str, list[str]]) -> DutProfile:
     """The harness's own reference implementation of every role: the demo DUT."""
     first = next(iter(roles))
     profile = builtin_profile(first, roles[first][0] if roles[first] else "reference")
     for protocol, names in roles.items():
-        section = builtin_profile(protocol, names[0]).protocols[protocol]
+        ics = reference_claims(protocol, names)
+        section = builtin_profile(protocol, names[0], ics=ics).protocols[protocol]
         section.roles = list(names)
         profile.protocols[protocol] = section
     profile.identity.model = "reference implementations"
@@ -64,7 +75,8 @@ def resolve_dut(spec: str | None, roles: dict[str, list[str]]) -> DutProfile:
         if protocol not in roles or role not in roles[protocol]:
             known = ", ".join(f"{p}/{r}" for p, rs in roles.items() for r in rs)
             raise ProfileError(spec, "--dut", f"no builtin DUT {target!r}; known: {known}")
-        return builtin_profile(protocol, role, mutant or None)
+        ics = reference_claims(protocol, [role])
+        return builtin_profile(protocol, role, mutant or None, ics=ics)
     return load_profile(spec, roles)
 
 

@@ -1,0 +1,42 @@
+"""What the reference EST implementations claim (their ICS), as a DUT profile would.
+
+The builtin adapter's DUT profile answers with these, so the suite runs every test
+the reference implements; a mutant claims the same as the reference it bends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REFERENCE_ICS: dict[str, dict[str, Any]] = {
+    "client": {
+        "EST-CLIENT-CERT-AUTH": True,
+        "EST-CLIENT-HTTP-AUTH": True,
+        "EST-CLIENT-IMPLICIT-TA": False,  # trusts only the explicit TA it is given
+        "EST-CLIENT-BOOTSTRAP": False,
+        "EST-CLIENT-CSRATTRS": True,
+        "EST-CLIENT-SIMPLEREENROLL": True,
+        "EST-CLIENT-SERVERKEYGEN": True,
+        "EST-CLIENT-POP-LINKING": True,
+        "EST-CLIENT-RETRY-AFTER": True,
+        "EST-TLS-VERSION": "1.3",
+    },
+    "server": {
+        "EST-SERVER-HTTP-AUTH": True,
+        "EST-SERVER-CSRATTRS": True,
+        "EST-SERVER-SIMPLEREENROLL": True,
+        "EST-SERVER-SERVERKEYGEN": True,
+        "EST-SERVER-FULLCMC": False,  # answers 501
+        "EST-SERVER-REQUIRES-POP": False,
+        "EST-SERVER-MANUAL-APPROVAL": True,  # start(pending="1")
+        "EST-SERVER-CA-KEY-UPDATE": False,
+        "EST-TLS-VERSION": "1.3",
+    },
+}
+
+
+def reference_ics(roles: list[str]) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    for role in roles:
+        answers.update(REFERENCE_ICS.get(role, {}))
+    return answers
