@@ -17,9 +17,14 @@ from harness.crypto.pki import CertifiedKey, Pki, generate_key, make_csr
 from harness.protocols.est import codec
 from harness.protocols.est.client import EstClientPeer
 from harness.protocols.est.mutants import CLIENT_MUTANTS, SERVER_MUTANTS, make_server
-from harness.protocols.est.params import CERT_FILE, EstClientParams
+from harness.protocols.est.params import CACERTS_FILE, CERT_FILE, EstClientParams
 from harness.protocols.est.reference_client import run_action
-from harness.protocols.est.server import EstServerConfig, EstServerPeer, ServerBehaviour
+from harness.protocols.est.server import (
+    EstServerConfig,
+    EstServerPeer,
+    Exchange,
+    ServerBehaviour,
+)
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "suites" / "est" / "requirements.yaml"
 CSRATTRS = codec.encode_csrattrs([codec.CsrAttr("1.2.840.113549.1.9.7")])
@@ -282,7 +287,8 @@ def test_basic_to_unverified_server(world: World, tmp_path: Path) -> None:
         password="s3cret",
     )
     assert ref == 1 and ref_srv.exchanges == []
-    assert [e.basic_user for e in mut_srv.exchanges] == [None, "alice"]  # answered the 401
+    posts = [e for e in mut_srv.exchanges if e.method == "POST"]
+    assert [e.basic_user for e in posts] == [None, "alice"]  # answered the 401
 
 
 def test_wrong_csr_content_type(world: World, tmp_path: Path) -> None:
@@ -311,10 +317,8 @@ def test_ignores_retry_after(world: World, tmp_path: Path) -> None:
     (ref, ref_srv), (mut, mut_srv) = _both(
         world, tmp_path, "ignores-retry-after", "enroll", behaviour=pending
     )
-    gap = {
-        n: s.exchanges[1].time - s.exchanges[0].time
-        for n, s in (("ref", ref_srv), ("mut", mut_srv))
-    }
+    posts = {n: _posts(s) for n, s in (("ref", ref_srv), ("mut", mut_srv))}
+    gap = {n: p[1].time - p[0].time for n, p in posts.items()}
     assert (ref, mut) == (0, 0)
     assert gap["ref"] >= 1.0 and gap["mut"] < 0.5
 
@@ -344,8 +348,106 @@ def test_pop_stale_tls_unique(world: World, tmp_path: Path) -> None:
     assert (ref, mut, mut_srv.exchanges[-1].status) == (0, 1, 400)
 
 
+def _posts(server: EstServerPeer) -> list[Exchange]:
+    return [e for e in server.exchanges if e.method == "POST"]
+
+
+def _csr(exchange: Exchange) -> x509.CertificateSigningRequest:
+    return x509.load_der_x509_csr(codec.b64_decode(exchange.request_body))
+
+
+def test_csr_signed_with_other_key(world: World, tmp_path: Path) -> None:
+    (ref, ref_srv), (mut, mut_srv) = _both(world, tmp_path, "csr-signed-with-other-key", "enroll")
+    assert [(e.status, _csr(e).is_signature_valid) for e in _posts(ref_srv)] == [(200, True)]
+    # The stray-signed CSR is refused (§4.2.3), then a proper one completes the enrollment.
+    assert [(e.status, _csr(e).is_signature_valid) for e in _posts(mut_srv)] == [
+        (400, False),
+        (200, True),
+    ]
+    assert (ref, mut) == (0, 0)
+
+
+def test_reenroll_with_idevid(world: World, tmp_path: Path) -> None:
+    seen = {}
+    for which, name in (("ref", None), ("mut", "reenroll-with-idevid")):
+        with EstServerPeer(world.config()) as server:
+            assert _run(world, server, tmp_path / which, "enroll", None) == 0
+            code = _run(world, server, tmp_path / which, "reenroll", name)
+        last = server.exchanges[-1]
+        seen[which] = (code, last.op, last.client_subject, last.status)
+    assert seen["ref"] == (0, "simplereenroll", "CN=dev-0001", 200)
+    assert seen["mut"][:2] == (1, "simplereenroll") and seen["mut"][3] == 403
+    assert seen["mut"][2] == world.idevid.cert.subject.rfc4514_string()
+
+
+def test_cacerts_error_installs(world: World, tmp_path: Path) -> None:
+    error = ServerBehaviour(status={"cacerts": 500})
+    (ref, _), (mut, _) = _both(
+        world, tmp_path, "cacerts-error-installs", "cacerts", behaviour=error
+    )
+    assert (ref, mut) == (1, 1)
+    assert not (tmp_path / "ref" / CACERTS_FILE).exists()
+    assert (tmp_path / "mut" / CACERTS_FILE).read_bytes() == world.ta_pem.read_bytes()
+
+
+def test_cacerts_no_path_validation(world: World, tmp_path: Path) -> None:
+    stray = Pki.create().root_ca("Unrelated Root").cert
+    extra = ServerBehaviour(extra_cacerts=[stray])
+    (ref, _), (mut, _) = _both(
+        world, tmp_path, "cacerts-no-path-validation", "cacerts", behaviour=extra
+    )
+    held = {
+        n: set(x509.load_pem_x509_certificates((tmp_path / n / CACERTS_FILE).read_bytes()))
+        for n in ("ref", "mut")
+    }
+    assert (ref, mut) == (0, 0)
+    assert stray not in held["ref"] and stray in held["mut"]
+    assert held["ref"] == {world.root.cert, world.est_ca.cert}
+
+
+def test_strict_base64(world: World, tmp_path: Path) -> None:
+    wrapped = ServerBehaviour(wrap_base64=" \t\r\n")
+    (ref, _), (mut, _) = _both(world, tmp_path, "strict-base64", "cacerts", behaviour=wrapped)
+    assert (ref, mut) == (0, 1)
+    # Plain LF-wrapped lines (the server's default) it still takes.
+    (ref, _), (mut, _) = _both(world, tmp_path / "lf", "strict-base64", "cacerts")
+    assert (ref, mut) == (0, 0)
+
+
+def test_pop_nonempty_challenge(world: World, tmp_path: Path) -> None:
+    config = world.config()
+    config.csrattrs = None  # nothing asks for challengePassword
+    (ref, ref_srv), (mut, mut_srv) = _both(
+        world, tmp_path, "pop-nonempty-challenge", "enroll", config
+    )
+    assert (ref, mut) == (0, 0)
+    assert codec.challenge_password(_csr(_posts(ref_srv)[-1])) is None
+    assert codec.challenge_password(_csr(_posts(mut_srv)[-1])) == b"est-enrollment-secret"
+
+
+@pytest.mark.parametrize(
+    ("mutant", "missing"), [("skips-cacerts", "cacerts"), ("skips-csrattrs", "csrattrs")]
+)
+def test_skips_a_request_before_enroll(
+    world: World, tmp_path: Path, mutant: str, missing: str
+) -> None:
+    (ref, ref_srv), (mut, mut_srv) = _both(world, tmp_path, mutant, "enroll")
+    assert (ref, mut) == (0, 0)
+    assert [e.op for e in ref_srv.exchanges] == ["cacerts", "csrattrs", "simpleenroll"]
+    ops = [e.op for e in mut_srv.exchanges]
+    assert missing not in ops and ops[-1] == "simpleenroll"
+
+
 def test_every_client_mutant_has_a_check() -> None:
     checked = {
+        "csr-signed-with-other-key",
+        "reenroll-with-idevid",
+        "cacerts-error-installs",
+        "cacerts-no-path-validation",
+        "strict-base64",
+        "pop-nonempty-challenge",
+        "skips-cacerts",
+        "skips-csrattrs",
         "no-server-auth",
         "no-hostname-check",
         "basic-to-unverified-server",

@@ -24,7 +24,12 @@ from harness.protocols.est.client import EstClientPeer
 from harness.protocols.est.params import EstClientParams
 from harness.protocols.est.reference_client import main as client_main
 from harness.protocols.est.reference_client import run_action
-from harness.protocols.est.server import EstServerConfig, EstServerPeer, ServerBehaviour
+from harness.protocols.est.server import (
+    EstServerConfig,
+    EstServerPeer,
+    Exchange,
+    ServerBehaviour,
+)
 
 
 @dataclass
@@ -86,6 +91,11 @@ def server(world: World, tmp_path: Path) -> Iterator[EstServerPeer]:
         yield peer
 
 
+def _posts(peer: EstServerPeer) -> list[Exchange]:
+    """The CSR POSTs (enroll first fetches /cacerts and /csrattrs, RFC 7030 §4.2, §4.5)."""
+    return [e for e in peer.exchanges if e.method == "POST"]
+
+
 def _run(action: str, params: EstClientParams, mutant: str | None = None) -> None:
     outcome = run_action(action, params, mutant)
     assert outcome.returncode == 0, outcome.stderr + outcome.stdout
@@ -144,15 +154,18 @@ def test_enroll_with_basic_after_challenge(
         password="s3cret",
     )
     _run("enroll", params)
-    statuses = [(e.status, e.request_header("authorization") is not None) for e in server.exchanges]
+    statuses = [(e.status, e.request_header("authorization") is not None) for e in _posts(server)]
     assert statuses == [(401, False), (200, True)]
-    assert server.exchanges[0].response_header("WWW-Authenticate") == 'Basic realm="estrealm"'
+    assert _posts(server)[0].response_header("WWW-Authenticate") == 'Basic realm="estrealm"'
+    # The GETs before the CSR went without credentials: /cacerts needs none (§4.1.1).
+    assert [e.op for e in server.exchanges[:2]] == ["cacerts", "csrattrs"]
+    assert all(e.request_header("authorization") is None for e in server.exchanges[:2])
 
 
 def test_pending_then_success_after_retry_after(world: World, tmp_path: Path) -> None:
     with EstServerPeer(world.config(), ServerBehaviour(pending=1, retry_after=1)) as peer:
         _run("enroll", world.params(peer.base_url, tmp_path))
-    first, second = peer.exchanges
+    first, second = _posts(peer)
     assert (first.status, first.response_header("Retry-After"), second.status) == (202, "1", 200)
     assert second.time - first.time >= 1.0
 
@@ -418,3 +431,82 @@ def test_untrusted_client_certificate_is_refused(world: World) -> None:
         )
     assert resp.status == 0 and resp.error
     assert server.exchanges == []  # refused in the TLS handshake, before any HTTP
+
+
+# -- enroll order, /cacerts validation, csrattrs, RFC 8951 knobs -----------------------------------
+
+
+def test_enroll_fetches_cacerts_and_csrattrs_first(
+    server: EstServerPeer, world: World, tmp_path: Path
+) -> None:
+    params = world.params(server.base_url, tmp_path)
+    _run("enroll", params)
+    assert [e.op for e in server.exchanges] == ["cacerts", "csrattrs", "simpleenroll"]
+    _run("enroll", params)  # the explicit TA is held now: no second /cacerts
+    assert [e.op for e in server.exchanges[3:]] == ["csrattrs", "simpleenroll"]
+
+
+def test_cacerts_drops_certificates_without_path_to_ta(world: World, tmp_path: Path) -> None:
+    stranger = Pki.create().root_ca("Unrelated Root")
+    stray_ca = Pki.create().sub_ca(stranger, "Stray Sub CA")
+    behaviour = ServerBehaviour(extra_cacerts=[stranger.cert, stray_ca.cert])
+    with EstServerPeer(world.config(), behaviour) as peer:
+        _run("cacerts", world.params(peer.base_url, tmp_path))
+    held = x509.load_pem_x509_certificates((tmp_path / P.CACERTS_FILE).read_bytes())
+    assert set(held) == {world.est_ca.cert, world.root.cert}
+
+
+def test_cacerts_with_nothing_chaining_is_refused(world: World, tmp_path: Path) -> None:
+    stranger = Pki.create().root_ca("Unrelated Root")
+    with EstServerPeer(world.config(cacerts=[stranger.cert])) as peer:
+        outcome = run_action("cacerts", world.params(peer.base_url, tmp_path))
+    assert outcome.returncode == 1 and "trust anchor" in outcome.stderr
+    assert not (tmp_path / P.CACERTS_FILE).exists()
+
+
+def test_cacerts_error_installs_nothing(world: World, tmp_path: Path) -> None:
+    with EstServerPeer(world.config(), ServerBehaviour(status={"cacerts": 500})) as peer:
+        outcome = run_action("enroll", world.params(peer.base_url, tmp_path))
+    assert outcome.returncode == 1 and "500" in outcome.stderr
+    assert not (tmp_path / P.CACERTS_FILE).exists()
+    assert [e.op for e in peer.exchanges] == ["cacerts"]  # §4.1.3: the protocol is aborted
+
+
+def test_csrattrs_unknown_items_ignored_known_used(world: World, tmp_path: Path) -> None:
+    attrs = codec.encode_csrattrs(
+        [
+            codec.CsrAttr("2.999.1"),  # unknown arc: ignored
+            codec.CsrAttr("1.2.840.10045.2.1", (bytes.fromhex("06052b81040022"),)),  # P-384
+        ]
+    )
+    with EstServerPeer(world.config(csrattrs=attrs)) as peer:
+        _run("enroll", world.params(peer.base_url, tmp_path))
+    csr = x509.load_der_x509_csr(codec.b64_decode(_posts(peer)[-1].request_body))
+    assert csr.public_key().curve.name == "secp384r1"  # type: ignore[union-attr]
+    assert all(not a.oid.dotted_string.startswith("2.999.") for a in csr.attributes)
+
+
+def test_csrattrs_challenge_on_tls_1_3_leaves_it_empty(world: World, tmp_path: Path) -> None:
+    attrs = codec.encode_csrattrs([codec.CsrAttr("1.2.840.113549.1.9.7")])
+    with EstServerPeer(world.config(csrattrs=attrs)) as peer:
+        _run("enroll", world.params(peer.base_url, tmp_path))
+        # Asked for explicitly (ONBOARDCHECK_POP=1), linking that cannot happen is refused.
+        outcome = run_action("enroll", world.params(peer.base_url, tmp_path / "pop", pop=True))
+    post = _posts(peer)[0]
+    csr = x509.load_der_x509_csr(codec.b64_decode(post.request_body))
+    assert post.tls_version == "TLSv1.3" and post.status == 200
+    assert codec.challenge_password(csr) == b""  # §3.5: empty = not linked
+    assert outcome.returncode == 1 and "tls-unique" in outcome.stderr
+
+
+def test_behaviour_wrap_base64_and_transfer_encoding(world: World, tmp_path: Path) -> None:
+    behaviour = ServerBehaviour(wrap_base64=" \t\r\n", transfer_encoding_header="binary")
+    with EstServerPeer(world.config(), behaviour) as server:
+        resp = _client(server, world).cacerts()
+        assert resp.header("content-transfer-encoding") == "binary"
+        for blank in (b" ", b"\t", b"\r", b"\n"):
+            assert blank in resp.body.strip()
+        assert set(resp.certs()) == {world.est_ca.cert, world.root.cert}
+        _run("enroll", world.params(server.base_url, tmp_path))  # RFC 8951 §3.1 tolerated
+    with EstServerPeer(world.config(), ServerBehaviour(transfer_encoding_header="")) as server:
+        assert _client(server, world).cacerts().header("content-transfer-encoding") is None

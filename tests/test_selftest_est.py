@@ -47,8 +47,8 @@ def test_mutant_fails_exactly_its_requirements(
     assert run.results, run.output
     failed = run.requirements_with("fail")
     assert failed == breaks, f"expected exactly {sorted(breaks)} to fail\n{run.table()}"
+    # inconclusive is allowed: a mutant that breaks enrollment removes later preconditions
     assert not run.requirements_with("error"), run.table()
-    assert not run.requirements_with("inconclusive"), run.table()
 
 
 def test_curl_openssl_client(tmp_path_factory: pytest.TempPathFactory) -> None:

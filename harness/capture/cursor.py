@@ -140,9 +140,16 @@ class PacketCursor:
     def _fail(self, reason: str, requirement: str | list[str], index: int) -> None:
         ids = [requirement] if isinstance(requirement, str) else list(requirement)
         if self.quote is not None:
-            quotes = [f'{rid}: "{self.quote(rid)}"' for rid in ids]
+            quotes = [_quoted(rid, self.quote(rid)) for rid in ids]
             reason = f"{reason}\n  " + "\n  ".join(quotes)
         raise RequirementFailed(reason, ids, frames=self.context(index))
+
+
+def _quoted(rid: str, text: str) -> str:
+    # A quote function may already lead with the id; naming it twice only adds noise.
+    if text.lstrip().startswith(rid):
+        return text.strip()
+    return f'{rid}: "{text}"'
 
 
 def _field_matches(frame: Frame, name: str, expected: Any) -> bool:

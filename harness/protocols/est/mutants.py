@@ -208,24 +208,34 @@ def _client(
     return name, Mutant(name, breaks, description, apply)
 
 
+# Server authorization (§3.6) rests on certificate validation (§3.3.1) and the URI check
+# (§3.6.1): a client that skips or abandons either talks to servers it must not, so it
+# also sends credentials (§3.2.3) and accepts answers (§3.6) there.
+UNVERIFIED_SERVER = [
+    "RFC7030-3.3.1-MUST-01",
+    "RFC7030-3.6-MUST-01",
+    "RFC7030-3.6.1-MUST-01",
+    "RFC7030-3.2.3-MUST-NOT-01",
+]
+
 CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
     [
         _client(
             "no-server-auth",
-            ["RFC7030-3.3.1-MUST-01"],
+            list(UNVERIFIED_SERVER),
             "Does not validate the server's certificate at all (accepts any TLS server).",
             _quirk(verify_server=False),
         ),
         _client(
             "no-hostname-check",
-            ["RFC7030-3.6.1-MUST-01"],
+            ["RFC7030-3.6.1-MUST-01", "RFC7030-3.6-MUST-01"],
             "Validates the chain but not that the certificate names the URL's host "
             "(RFC 6125 check skipped).",
             _quirk(check_hostname=False),
         ),
         _client(
             "basic-to-unverified-server",
-            ["RFC7030-3.2.3-MUST-NOT-01"],
+            list(UNVERIFIED_SERVER),
             "When the server's certificate is rejected it carries on unverified and answers "
             "the server's 401 Basic challenge with its password.",
             _quirk(fallback_unverified=True),
@@ -266,6 +276,58 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
             "Puts the tls-unique of an earlier connection into challengePassword instead of "
             "the one of the connection carrying the CSR.",
             _quirk(pop_from_other_connection=True),
+        ),
+        _client(
+            "csr-signed-with-other-key",
+            ["RFC7030-4.2.1-MUST-02"],
+            "Signs the first CSR of each request with a key other than the one it certifies; "
+            "after the server's 400 it sends a properly signed CSR (so enrollment completes).",
+            _quirk(csr_signed_by_other_key=True),
+        ),
+        _client(
+            "reenroll-with-idevid",
+            ["RFC7030-3.3.2-MUST-03"],
+            "Re-enrolls over a TLS connection authenticated with the IDevID instead of the "
+            "certificate being renewed.",
+            _quirk(reenroll_with_idevid=True),
+        ),
+        _client(
+            "cacerts-error-installs",
+            ["RFC7030-4.1.3-MUST-02"],
+            "Writes its explicit TA store before looking at the /cacerts status: a non-200 "
+            "answer leaves the bootstrap trust anchor installed as explicit TA.",
+            _quirk(install_cacerts_on_error=True),
+        ),
+        _client(
+            "cacerts-no-path-validation",
+            ["RFC7030-4.1.3-MUST-07"],
+            "Installs every /cacerts certificate, also those without a path to its trust anchor.",
+            _quirk(validate_cacerts=False),
+        ),
+        _client(
+            "strict-base64",
+            ["RFC8951-3.1-SHOULD-02"],
+            "Takes base64 bodies with LF line breaks only; refuses spaces, tabs and CR in them.",
+            _quirk(tolerate_blanks=False),
+        ),
+        _client(
+            "pop-nonempty-challenge",
+            ["RFC7030-3.5-MUST-02"],
+            "Puts a fixed enrollment secret into challengePassword when not linking tls-unique, "
+            "where the attribute must be absent or empty.",
+            _quirk(fixed_challenge=b"est-enrollment-secret"),
+        ),
+        _client(
+            "skips-cacerts",
+            ["RFC7030-4.2-SHOULD-01"],
+            "Enrolls from an empty state without fetching /cacerts first.",
+            _quirk(fetch_cacerts_first=False),
+        ),
+        _client(
+            "skips-csrattrs",
+            ["RFC7030-4.5-SHOULD-01"],
+            "Builds the CSR without requesting /csrattrs (uses only what it stored before).",
+            _quirk(fetch_csrattrs_first=False),
         ),
     ]
 )

@@ -14,28 +14,45 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import datetime as dt
-import email.utils
 import io
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from asn1crypto import csr as asn1_csr
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import AttributeOID, NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from harness.crypto.pki import CertifiedKey, PrivateKey, generate_key, make_csr
-from harness.errors import OnboardcheckError, PeerError
+from harness.errors import PeerError
 from harness.protocols.est import codec
 from harness.protocols.est import params as P
 from harness.protocols.est.client import EstClientPeer, EstResponse, EstSession
+from harness.protocols.est.client_support import (
+    CsrPlan,
+    Refused,
+    UsageError,
+    csr_plan,
+    is_certs_only,
+    issued_for,
+    load_credential,
+    load_pem_certs,
+    retry_after_seconds,
+    san_strings,
+    validated_cacerts,
+)
 from harness.protocols.est.params import EstClientParams
+
+__all__ = ["ActionOutcome", "ClientQuirks", "Refused", "UsageError", "main", "run_action"]
 
 MAX_ATTEMPTS = 20  # 401 + 202 rounds of one action; the deadline usually ends it first
 DEFAULT_RETRY = 1.0  # seconds to wait on a 202 that lacks Retry-After (a server fault)
+# Blanks other than LF inside base64: RFC 8951 §3.1 asks receivers to tolerate them.
+BLANKS = re.compile(rb"[ \t\r]")
 
 
 @dataclass
@@ -60,14 +77,14 @@ class ClientQuirks:
     pop_from_other_connection: bool = False  # tls-unique of an earlier connection, not this one
     keep_reenroll_identity: bool = True  # reenroll CSR copies subject and SAN
     basic_only_when_challenged: bool = True  # no Authorization header before a 401
-
-
-class Refused(OnboardcheckError):
-    """The client refused an answer or could not complete the action (exit 1)."""
-
-
-class UsageError(OnboardcheckError):
-    """Missing or bad parameters or state (exit 2)."""
+    csr_signed_by_other_key: bool = False  # first CSR of an action signed by a stray key
+    reenroll_with_idevid: bool = False  # reenroll handshake presents the IDevID
+    install_cacerts_on_error: bool = False  # TA store written even when /cacerts is not 200
+    validate_cacerts: bool = True  # RFC 7030 §4.1.3: path-validate /cacerts to the TA
+    tolerate_blanks: bool = True  # RFC 8951 §3.1: spaces, tabs, CR inside base64 bodies
+    fixed_challenge: bytes | None = None  # challengePassword when not linking tls-unique
+    fetch_cacerts_first: bool = True  # RFC 7030 §4.2: /cacerts before a certificate request
+    fetch_csrattrs_first: bool = True  # RFC 7030 §4.5: /csrattrs before building the CSR
 
 
 def run_action(action: str, params: EstClientParams, mutant: str | None = None) -> ActionOutcome:
@@ -101,6 +118,8 @@ class _Client:
         self.state = params.state_dir
         self.deadline = time.monotonic() + params.timeout
         self.pop = params.pop  # may be switched on by csrattrs asking for challengePassword
+        self.unverified = False  # mutant only: server authentication given up for the action
+        self.stray_signer_sent = False  # mutant only: a CSR signed by a stray key is out
         if params.trust_anchors is None or not params.trust_anchors.is_file():
             # RFC 7030 §3.6.1: without an explicit TA the client cannot authenticate the server.
             raise UsageError(f"{P.TRUST_ANCHORS} must name a PEM file")
@@ -112,12 +131,15 @@ class _Client:
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
 
-    def peer(self, credential: CertifiedKey | None, verify: bool = True) -> EstClientPeer:
+    def peer(self, credential: CertifiedKey | None, basic_auth: bool = True) -> EstClientPeer:
         quirks = self.quirks
         basic = (self.params.username, self.params.password) if self.params.username else None
+        if not basic_auth:
+            basic = None
+        verify = quirks.verify_server and not self.unverified
         return EstClientPeer(
             self.params.est_url,
-            self.params.trust_anchors if quirks.verify_server and verify else None,
+            self.params.trust_anchors if verify else None,
             client=credential,
             basic_auth=basic,
             keylog=self.params.keylog,
@@ -125,11 +147,22 @@ class _Client:
             verify_hostname=quirks.check_hostname,
         )
 
+    def get(self, call: Callable[[EstClientPeer], EstResponse]) -> EstResponse:
+        """One GET operation (cacerts, csrattrs) with the IDevID, if any.
+
+        No HTTP Basic here: §3.2.3 credentials go only in answer to a challenge, and the
+        peer would send them up front.
+        """
+        resp = call(self.peer(self.idevid(), basic_auth=False))
+        if resp.error is not None and self._may_fall_back(resp.error):
+            resp = call(self.peer(self.idevid(), basic_auth=False))
+        return resp
+
     def idevid(self) -> CertifiedKey | None:
         cert, key = self.params.client_cert, self.params.client_key
         if cert is None or key is None:
             return None
-        return _load_credential(cert, key)
+        return load_credential(cert, key)
 
     # -- checks of answers -------------------------------------------------------------------
 
@@ -140,12 +173,19 @@ class _Client:
             first = resp.body.decode("utf-8", "replace").strip().splitlines()[:1]
             raise Refused(f"{what}: HTTP {resp.status} {resp.reason} {' '.join(first)}".strip())
 
+    def base64_body(self, resp: EstResponse, what: str) -> bytes:
+        """RFC 8951 §3: the body is base64 of DER, whatever Content-Transfer-Encoding says."""
+        if not self.quirks.tolerate_blanks and BLANKS.search(resp.body.strip()):
+            # Mutant: only bare LF line breaks are taken, as `base64 -d` does.
+            raise Refused(f"{what}: base64 body holds spaces, tabs or CR")
+        return codec.b64_decode(resp.body)
+
     def certs_of(self, resp: EstResponse, what: str) -> list[x509.Certificate]:
         """RFC 7030 §4.1.3 / §4.2.3: certs-only media type, base64 DER body."""
-        if self.quirks.check_media_type and not _is_certs_only(resp.content_type):
+        if self.quirks.check_media_type and not is_certs_only(resp.content_type):
             raise Refused(f"{what}: Content-Type {resp.content_type!r} is not certs-only")
         try:
-            return codec.parse_certs_only(codec.b64_decode(resp.body))
+            return codec.parse_certs_only(self.base64_body(resp, what))
         except codec.CodecError as exc:
             if self.quirks.require_base64:
                 raise Refused(f"{what}: body is not base64 certs-only: {exc}") from exc
@@ -171,12 +211,12 @@ class _Client:
             stale = peer.tls_unique() if self.quirks.pop_from_other_connection else None
             with peer.session() as session:
                 if session.error is not None and self._may_fall_back(session.error):
-                    peer = self.peer(credential, verify=False)
+                    peer = self.peer(credential)
                     continue
                 if session.error is not None:
                     raise Refused(f"{op}: {session.error}")
                 binding = stale if self.quirks.pop_from_other_connection else session.tls_unique
-                resp = self._post(session, op, build_csr(binding), send_auth)
+                resp = self._post(session, op, self._signed(build_csr(binding)), send_auth)
             if resp.error is not None:
                 raise Refused(f"{op}: {resp.error}")
             if resp.status == 401 and _basic_challenge(resp) and not send_auth:
@@ -186,18 +226,33 @@ class _Client:
                 self.say(f"{op}: 401 Basic challenge, retrying with credentials")
                 send_auth = True
                 continue
+            if resp.status == 400 and self.stray_signer_sent:
+                # Mutant: the refused CSR was the stray-signed one; try once more, properly.
+                self.say(f"{op}: 400 for the first CSR; retrying with a new one")
+                self.stray_signer_sent = False
+                continue
             if resp.status == 202:
                 self.wait_retry_after(op, resp)
                 continue
             return resp
         raise Refused(f"{op}: no final answer after {MAX_ATTEMPTS} attempts")
 
+    def _signed(self, csr: x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
+        """Mutant hook: the action's first CSR gets a signature by a key it does not name."""
+        if not self.quirks.csr_signed_by_other_key:
+            return csr
+        self.quirks.csr_signed_by_other_key = False  # once per action
+        self.stray_signer_sent = True
+        return _resigned(csr, ec.generate_private_key(ec.SECP256R1()))
+
     def _may_fall_back(self, error: str) -> bool:
         """Mutant hook: carry on without server verification after a rejected certificate."""
         if not self.quirks.fallback_unverified or "certificate rejected" not in error:
             return False
+        if self.unverified:
+            return False
         self.say("server certificate rejected; continuing without verification")
-        self.quirks.fallback_unverified = False  # once
+        self.unverified = True  # for the rest of the action
         return True
 
     def _post(
@@ -209,7 +264,7 @@ class _Client:
         return session.request("POST", op, headers, body, auth=auth)
 
     def wait_retry_after(self, op: str, resp: EstResponse) -> None:
-        delay = _retry_after_seconds(resp.header("retry-after"))
+        delay = retry_after_seconds(resp.header("retry-after"))
         if delay is None:
             self.say(f"{op}: 202 without a usable Retry-After; waiting {DEFAULT_RETRY}s")
             delay = DEFAULT_RETRY
@@ -223,14 +278,14 @@ class _Client:
     def pop_password(self, tls_unique: bytes | None) -> bytes | None:
         """RFC 7030 §3.5: challengePassword = base64(tls-unique) when linking is wanted."""
         if not self.pop:
-            return None
+            return self.quirks.fixed_challenge
         if tls_unique is None:
             if self.params.pop:
                 raise Refused("PoP linking needs tls-unique; the connection is TLS 1.3")
             # Asked for only by csrattrs: tls-unique does not exist in TLS 1.3 (RFC 8446
-            # §C.5), so the CSR goes without it and the challengePassword stays absent.
-            self.say("csrattrs asks for linking but TLS 1.3 has no tls-unique; not linking")
-            return None
+            # §C.5), so the attribute goes empty, which says "not linked" (§3.5).
+            self.say("csrattrs asks for linking but TLS 1.3 has no tls-unique; empty password")
+            return b""
         return base64.b64encode(tls_unique)
 
     def install(
@@ -252,50 +307,89 @@ class _Client:
 
 
 def _cacerts(c: _Client) -> None:
-    resp = c.peer(c.idevid()).cacerts()
+    resp = c.get(lambda peer: peer.cacerts())
+    if c.quirks.install_cacerts_on_error and resp.error is None and resp.status != 200:
+        # Mutant: the TA store is written before the status is looked at.
+        assert c.params.trust_anchors is not None  # checked in _Client
+        (c.state / P.CACERTS_FILE).write_bytes(c.params.trust_anchors.read_bytes())
     c.expect_ok(resp, "cacerts")
     certs = c.certs_of(resp, "cacerts")
     if not certs:
         raise Refused("cacerts: no certificates")
+    if c.quirks.validate_cacerts:
+        # RFC 7030 §4.1.3: only certificates with a path to the explicit TA are installed.
+        assert c.params.trust_anchors is not None  # checked in _Client
+        certs, dropped = validated_cacerts(certs, load_pem_certs(c.params.trust_anchors))
+        for cert in dropped:
+            c.say(f"cacerts: dropped {cert.subject.rfc4514_string()}: no path to the TA")
+        if not certs:
+            raise Refused("cacerts: no certificate chains to the explicit trust anchor")
     pem = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
     (c.state / P.CACERTS_FILE).write_bytes(pem)
     c.say(f"cacerts: {len(certs)} certificate(s) written to {P.CACERTS_FILE}")
 
 
-def _csrattrs(c: _Client) -> None:
-    resp = c.peer(c.idevid()).csrattrs()
+def _fetch_csrattrs(c: _Client) -> list[codec.CsrAttr]:
+    resp = c.get(lambda peer: peer.csrattrs())
     target = c.state / P.CSRATTRS_FILE
     if resp.error is None and resp.status in (204, 404):
         # RFC 7030 §4.5.2: no attributes wanted; forget any old ones.
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
         c.say(f"csrattrs: none ({resp.status})")
-        return
+        return []
     c.expect_ok(resp, "csrattrs")
     if c.quirks.check_media_type and resp.media_type != codec.CSRATTRS:
         raise Refused(f"csrattrs: Content-Type {resp.content_type!r} is not {codec.CSRATTRS}")
     try:
-        der = codec.b64_decode(resp.body)
+        der = c.base64_body(resp, "csrattrs")
         items = codec.parse_csrattrs(der)
     except codec.CodecError as exc:
         raise Refused(f"csrattrs: {exc}") from exc
     target.write_bytes(der)
     c.say(f"csrattrs: {len(items)} item(s) written to {P.CSRATTRS_FILE}")
+    return items
 
 
-def _enroll(c: _Client) -> None:
-    key = generate_key()
-    if not c.pop and _csrattrs_ask_challenge(c.state / P.CSRATTRS_FILE):
+def _csrattrs(c: _Client) -> None:
+    _fetch_csrattrs(c)
+
+
+def _before_request(c: _Client, want_csrattrs: bool) -> CsrPlan:
+    """RFC 7030 §4.2 and §4.5: CA certificates, then CSR attributes, then the CSR."""
+    if c.quirks.fetch_cacerts_first and not (c.state / P.CACERTS_FILE).is_file():
+        _cacerts(c)  # a failure here aborts the action (§4.1.3)
+    if not want_csrattrs:
+        return CsrPlan()
+    if c.quirks.fetch_csrattrs_first:
+        try:
+            items = _fetch_csrattrs(c)
+        except Refused as exc:
+            # The attributes are advice (§4.5): enroll without them rather than not at all.
+            c.say(f"enroll: going on without CSR attributes ({exc})")
+            items = []
+    else:
+        items = _stored_csrattrs(c)
+    plan = csr_plan(items)
+    if plan.ignored:
+        c.say(f"csrattrs: ignored {plan.ignored} item(s) this client does not recognise")
+    if plan.challenge_password and not c.pop:
         # RFC 7030 §4.5.2: a challengePassword OID in csrattrs asks for §3.5 linking.
         c.say("enroll: csrattrs asks for challengePassword; linking tls-unique")
         c.pop = True
+    return plan
+
+
+def _enroll(c: _Client) -> None:
+    plan = _before_request(c, want_csrattrs=True)
+    key = generate_key(plan.key_type)
 
     def build(tls_unique: bytes | None) -> x509.CertificateSigningRequest:
         return make_csr(key, c.params.subject_cn, challenge_password=c.pop_password(tls_unique))
 
     resp = c.enroll_exchange(codec.SIMPLEENROLL, c.idevid(), build)
     c.expect_ok(resp, "simpleenroll")
-    cert = _issued_for(c.certs_of(resp, "simpleenroll"), key, "simpleenroll")
+    cert = issued_for(c.certs_of(resp, "simpleenroll"), key, "simpleenroll")
     c.install(cert, key, P.CERT_FILE, P.KEY_FILE)
     c.say(f"enroll: issued {cert.subject.rfc4514_string()} serial {cert.serial_number:x}")
 
@@ -304,29 +398,33 @@ def _reenroll(c: _Client) -> None:
     cert_path, key_path = c.state / P.CERT_FILE, c.state / P.KEY_FILE
     if not cert_path.is_file() or not key_path.is_file():
         raise UsageError(f"reenroll needs {P.CERT_FILE} and {P.KEY_FILE} in the state folder")
-    current = _load_credential(cert_path, key_path)
+    current = load_credential(cert_path, key_path)
+    _before_request(c, want_csrattrs=False)  # §4.2.2: the CSR copies the current identity
     key = generate_key()
     subject = current.cert.subject
     if not c.quirks.keep_reenroll_identity:
         subject = x509.Name(
             [x509.NameAttribute(NameOID.COMMON_NAME, f"{c.params.subject_cn}-renamed")]
         )
-    sans = _san_strings(current.cert)
+    sans = san_strings(current.cert)
 
     def build(tls_unique: bytes | None) -> x509.CertificateSigningRequest:
         # RFC 7030 §4.2.2: subject and SAN identical to the certificate being renewed.
         return make_csr(key, subject, challenge_password=c.pop_password(tls_unique), sans=sans)
 
-    resp = c.enroll_exchange(codec.SIMPLEREENROLL, current, build)
+    # §3.3.2: the handshake presents the certificate being renewed (the mutant: the IDevID).
+    credential = c.idevid() if c.quirks.reenroll_with_idevid else current
+    resp = c.enroll_exchange(codec.SIMPLEREENROLL, credential, build)
     c.expect_ok(resp, "simplereenroll")
-    cert = _issued_for(c.certs_of(resp, "simplereenroll"), key, "simplereenroll")
+    cert = issued_for(c.certs_of(resp, "simplereenroll"), key, "simplereenroll")
     c.install(cert, key, P.CERT_FILE, P.KEY_FILE)
     c.say(f"reenroll: issued {cert.subject.rfc4514_string()} serial {cert.serial_number:x}")
 
 
 def _serverkeygen(c: _Client) -> None:
+    plan = _before_request(c, want_csrattrs=True)
     # The CSR's key only proves the request's origin; the server makes the real key.
-    placeholder = generate_key()
+    placeholder = generate_key(plan.key_type)
 
     def build(tls_unique: bytes | None) -> x509.CertificateSigningRequest:
         return make_csr(
@@ -340,7 +438,7 @@ def _serverkeygen(c: _Client) -> None:
         key = serialization.load_der_private_key(result.private_key_der, password=None)
     except (codec.CodecError, ValueError, TypeError) as exc:
         raise Refused(f"serverkeygen: {exc}") from exc
-    cert = _issued_for(result.certs, key, "serverkeygen")  # type: ignore[arg-type]
+    cert = issued_for(result.certs, key, "serverkeygen")
     c.install(cert, key, P.SERVERKEYGEN_CERT_FILE, P.SERVERKEYGEN_KEY_FILE)  # type: ignore[arg-type]
     c.say(f"serverkeygen: issued {cert.subject.rfc4514_string()} with a server-generated key")
 
@@ -357,78 +455,30 @@ _ACTIONS: dict[str, Callable[[_Client], None]] = {
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _load_credential(cert_path: Path, key_path: Path) -> CertifiedKey:
-    try:
-        certs = x509.load_pem_x509_certificates(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load {cert_path} / {key_path}: {exc}") from exc
-    return CertifiedKey(certs[0], key, certs[1:])  # type: ignore[arg-type]
-
-
-def _is_certs_only(content_type: str | None) -> bool:
-    try:
-        return content_type is not None and codec.is_certs_only(content_type)
-    except codec.CodecError:
-        return False
-
-
-def _issued_for(certs: list[x509.Certificate], key: object, what: str) -> x509.Certificate:
-    """The certificate for our key (RFC 7030 §4.2.3 answers with only that one)."""
-    wanted = key.public_key().public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    for cert in certs:
-        spki = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if spki == wanted:
-            return cert
-    raise Refused(f"{what}: no certificate in the answer carries the requested public key")
-
-
 def _basic_challenge(resp: EstResponse) -> bool:
     challenge = resp.header("www-authenticate") or ""
     return challenge.strip().lower().startswith("basic")
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as delta-seconds or HTTP-date (RFC 9110 §10.2.3); None if absent or bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
-def _san_strings(cert: x509.Certificate) -> list[str] | None:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    names: list[str] = [str(v) for v in san.get_values_for_type(x509.DNSName)]
-    names += [str(v) for v in san.get_values_for_type(x509.IPAddress)]
-    if len(names) != len(list(san)):
-        # make_csr carries DNS names and IP literals only; refuse rather than drop names.
-        raise Refused("reenroll: certificate has SAN types this client cannot copy")
-    return names or None
-
-
-def _csrattrs_ask_challenge(path: Path) -> bool:
+def _stored_csrattrs(c: _Client) -> list[codec.CsrAttr]:
+    path = c.state / P.CSRATTRS_FILE
     if not path.is_file():
-        return False
+        return []
     try:
-        items = codec.parse_csrattrs(path.read_bytes())
+        return codec.parse_csrattrs(path.read_bytes())
     except codec.CodecError:
-        return False
-    return any(item.oid == AttributeOID.CHALLENGE_PASSWORD.dotted_string for item in items)
+        return []
+
+
+def _resigned(
+    csr: x509.CertificateSigningRequest, signer: ec.EllipticCurvePrivateKey
+) -> x509.CertificateSigningRequest:
+    """`csr` with its CertificationRequestInfo signed by `signer` instead of its own key."""
+    parsed = asn1_csr.CertificationRequest.load(csr.public_bytes(serialization.Encoding.DER))
+    tbs = parsed["certification_request_info"].dump()
+    parsed["signature_algorithm"] = {"algorithm": "sha256_ecdsa"}
+    parsed["signature"] = signer.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return x509.load_der_x509_csr(parsed.dump(force=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -98,6 +98,9 @@ class Exchange:
     basic_user: str | None
     tls_version: str | None
     note: str = ""
+    # RFC 5929 tls-unique of the connection (TLS 1.2 and older; None for TLS 1.3), so a
+    # test can judge a §3.5 challengePassword where its tshark shows no Finished bytes.
+    tls_unique: bytes | None = None
 
     def request_header(self, name: str) -> str | None:
         name = name.lower()
@@ -411,6 +414,7 @@ class _Connection:
             "request_body": body,
             "time": received,
             "tls_version": self.tls_version,
+            "tls_unique": self.tls_unique,
         }
         if behaviour.garbage or behaviour.close_early or behaviour.hang:
             subject = _subject(self.peer_cert)

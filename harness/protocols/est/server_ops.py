@@ -52,6 +52,12 @@ class ServerBehaviour:
     max_tls: TLSVersion | None = None
     min_tls: TLSVersion | None = None
     extra_certs_in_enroll: bool = False  # CA certificate next to the issued one
+    # Blanks mixed into every base64 body (e.g. " \t\r\n"), RFC 8951 §3.1; None: LF lines.
+    wrap_base64: str | None = None
+    # Content-Transfer-Encoding sent with base64 bodies; None: "base64", "": no header.
+    transfer_encoding_header: str | None = None
+    # Certificates added to /cacerts, e.g. ones that do not chain to the root (§4.1.3).
+    extra_cacerts: list[x509.Certificate] = field(default_factory=list)
 
 
 @dataclass
@@ -154,7 +160,8 @@ class EstOperations:
             if denied is not None:
                 return denied
         if op == codec.CACERTS:
-            return self._certs_reply(op, list(self.settings.cacerts), "CA certificates")
+            certs = [*self.settings.cacerts, *self.behaviour.extra_cacerts]
+            return self._certs_reply(op, certs, "CA certificates")
         if op == codec.CSRATTRS_OPERATION:
             return self._csrattrs()
         return self._enroll(req)
@@ -196,18 +203,26 @@ class EstOperations:
 
     def _der_reply(self, op: str, der: bytes, media_type: str, note: str) -> OpReply:
         """200 with base64 DER, unless the test asked for a broken body or media type."""
-        headers = [("Content-Type", self.behaviour.content_type.get(op, media_type))]
-        if op in self.behaviour.raw_der:
+        behaviour = self.behaviour
+        headers = [("Content-Type", behaviour.content_type.get(op, media_type))]
+        if op in behaviour.raw_der:
             # Binary DER, as pre-RFC 8951 servers that trusted Content-Transfer-Encoding did.
             body = der
-            headers.append(("Content-Transfer-Encoding", "binary"))
+            encoding: str | None = "binary"
         else:
             # RFC 8951 §3 makes the header meaningless, but RFC 7030's examples send it and
             # old clients look for it.
-            body = _b64_body(der)
-            headers.append(("Content-Transfer-Encoding", codec.CONTENT_TRANSFER_ENCODING))
-            if op in self.behaviour.corrupt_base64:
+            if behaviour.wrap_base64 is not None:
+                body = _wrapped_b64(der, behaviour.wrap_base64)
+            else:
+                body = _b64_body(der)
+            encoding = codec.CONTENT_TRANSFER_ENCODING
+            if op in behaviour.corrupt_base64:
                 body = _corrupt(body)
+        if behaviour.transfer_encoding_header is not None:
+            encoding = behaviour.transfer_encoding_header or None
+        if encoding is not None:
+            headers.append(("Content-Transfer-Encoding", encoding))
         return OpReply(200, headers, body, note)
 
     def _csrattrs(self) -> OpReply:
@@ -360,6 +375,17 @@ def _b64_body(der: bytes) -> bytes:
     readable by `base64 -d`, which rejects CR.
     """
     return codec.b64_encode(der).replace(b"\r\n", b"\n") + b"\n"
+
+
+def _wrapped_b64(der: bytes, blanks: str) -> bytes:
+    """Base64 cut into 16-character pieces joined by `blanks` (spaces, tabs, CR, LF).
+
+    Short pieces put the blanks mid-body several times, where a receiver that only
+    strips a trailing newline or 64-column LF lines would trip over them.
+    """
+    text = base64.b64encode(der)
+    pieces = [text[i : i + 16] for i in range(0, len(text), 16)]
+    return blanks.encode("ascii").join(pieces) + b"\n"
 
 
 def _corrupt(body: bytes) -> bytes:

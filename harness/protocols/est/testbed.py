@@ -8,6 +8,7 @@ and hand the test a `PacketCursor` over the decrypted, decoded frames.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,8 +153,22 @@ class ClientDutBed(_Bed):
         credential: str = "valid",
         csrattrs: bytes | None = None,
         label: str | None = None,
+        wrap_base64: str | None = None,
+        transfer_encoding_header: str | None = None,
+        extra_cacerts: list[x509.Certificate] | None = None,
     ) -> EstServerPeer:
-        """Start the server peer (spec-exact unless `behaviour` says otherwise)."""
+        """Start the server peer (spec-exact unless `behaviour` says otherwise).
+
+        `wrap_base64`, `transfer_encoding_header` and `extra_cacerts` set the
+        ServerBehaviour knobs of the same names (on `behaviour` when one is given).
+        """
+        behaviour = behaviour or ServerBehaviour()
+        if wrap_base64 is not None:
+            behaviour.wrap_base64 = wrap_base64
+        if transfer_encoding_header is not None:
+            behaviour.transfer_encoding_header = transfer_encoding_header
+        if extra_cacerts:
+            behaviour.extra_cacerts = [*behaviour.extra_cacerts, *extra_cacerts]
         trust = [self.pki.manufacturer.cert, self.pki.ca.cert]
         config = EstServerConfig(
             credential=self.pki.server_credential(credential),
@@ -185,12 +200,20 @@ class ClientDutBed(_Bed):
             password=self.oob.get("password", PASSWORD),
             subject_cn=self.oob.get("subject_cn", "onboardcheck-dut"),
             timeout=self.timeout,
-            pop=self.pop,
+            pop=self.pop and self._links_tls_unique(),
             keylog=self.evidence.file("dut-tls.keylog"),
         ).to_params()
         params["work_dir"] = str(self.evidence.path)
         params.update(overrides)
         return params
+
+    def _links_tls_unique(self) -> bool:
+        """PoP linking is asked for only where the server peer's TLS has tls-unique:
+        TLS 1.3 has none (RFC 9266), so a DUT claiming linking enrolls unlinked there."""
+        if self.server is None:
+            return False
+        cap = self.server.behaviour.max_tls
+        return cap is not None and cap <= ssl.TLSVersion.TLSv1_2
 
     def run(self, action: str, **overrides: str) -> ActionResult:
         """Make the DUT carry out `action`; its output is kept as evidence."""
