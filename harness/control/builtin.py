@@ -3,6 +3,7 @@ mutants) driven in-process, for demos and self-tests."""
 
 from __future__ import annotations
 
+import ssl
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class BuiltinEstController(Controller):
         from harness.crypto.pki import Pki
         from harness.protocols.est import mutants
         from harness.protocols.est.server import EstServerConfig
+        from harness.protocols.est.server_ops import ServerBehaviour
 
         work = Path(params.get("work_dir") or ".")
         pki = Pki.create(work)
@@ -66,11 +68,12 @@ class BuiltinEstController(Controller):
             csrattrs=_reference_csrattrs(),
         )
         mutant = self.mutant if self.mutant in mutants.SERVER_MUTANTS else None
-        behaviour = None
-        if params.get("pending") == "1":
-            from harness.protocols.est.server_ops import ServerBehaviour
-
-            behaviour = ServerBehaviour(pending=1, retry_after=1)
+        # the knobs a test may set on a server DUT, as a vendor would configure one
+        behaviour = ServerBehaviour()
+        if params.get("pending") == "1":  # manual approval: the first request waits
+            behaviour.pending, behaviour.retry_after = 1, 1
+        if params.get("pop") == "1":  # PoP linking required; tls-unique exists up to TLS 1.2
+            behaviour.require_pop, behaviour.max_tls = True, ssl.TLSVersion.TLSv1_2
         self._server = mutants.make_server(config, behaviour, mutant)
         self._server.start()
         return {

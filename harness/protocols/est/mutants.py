@@ -115,7 +115,7 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         ),
         _server(
             "pop-not-checked",
-            ["RFC7030-3.5-MUST-01"],
+            ["RFC7030-3.5-MUST-01", "RFC7030-3.5-MAY-01"],
             "Requires PoP linking (TLS 1.2, challengePassword) but accepts a CSR whose "
             "challengePassword is not this connection's tls-unique.",
             _set(require_pop=True, skip_pop_check=True),

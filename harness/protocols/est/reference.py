@@ -27,7 +27,7 @@ REFERENCE_ICS: dict[str, dict[str, Any]] = {
         "EST-SERVER-SIMPLEREENROLL": True,
         "EST-SERVER-SERVERKEYGEN": True,
         "EST-SERVER-FULLCMC": False,  # answers 501
-        "EST-SERVER-REQUIRES-POP": False,
+        "EST-SERVER-REQUIRES-POP": True,  # start(pop="1")
         "EST-SERVER-MANUAL-APPROVAL": True,  # start(pending="1")
         "EST-SERVER-CA-KEY-UPDATE": False,
         "EST-TLS-VERSION": "1.3",
