@@ -91,6 +91,7 @@ class RunOptions:
     capture: str = "auto"
     gate: str = "MUST,MUST NOT"
     keyword: str | None = None
+    allow_inconclusive: bool = False
     verbose: bool = False
 
 
@@ -121,6 +122,8 @@ def run_campaign(opts: RunOptions, console: Console | None = None) -> int:
     ]
     if opts.dut:
         args += ["--dut", opts.dut]
+    if opts.allow_inconclusive:
+        args.append("--allow-inconclusive")
     if opts.keyword:
         args += ["-k", opts.keyword]
     plugins: list[Any] = [VerdictEcho(console)]

@@ -129,13 +129,18 @@ class Campaign:
         self._ics: dict[str, dict[str, Any]] = {}
         self.protocols: list[str] = []
         self.work = out / ".work"
+        self.gate_inconclusive = True
 
     @classmethod
     def from_options(cls, config: pytest.Config) -> Campaign:
         spec = config.getoption("--dut")
         dut = resolve_dut(spec, suite_roles())
         out = Path(config.getoption("--out")).resolve()
-        return cls(dut, spec, out, config.getoption("--capture-mode"), config.getoption("--gate"))
+        mode, gate = config.getoption("--capture-mode"), config.getoption("--gate")
+        campaign = cls(dut, spec, out, mode, gate)
+        # an inconclusive MUST shows no conformance: by default it fails the gate
+        campaign.gate_inconclusive = not config.getoption("--allow-inconclusive")
+        return campaign
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -210,6 +215,7 @@ class Campaign:
             "capture_mode": self.capture_mode,
             "command": " ".join(sys.argv),
             "gate": list(self.gate_levels),
+            "gate_fails_on_inconclusive": self.gate_inconclusive,
         }
 
     def _write_campaign(self, protocol: str, finished: str | None) -> None:
@@ -236,12 +242,16 @@ class Campaign:
         for protocol in self.protocols:
             self._write_campaign(protocol, finished=None if interrupted else iso())
             try:
-                report = render_all(self.protocol_dir(protocol))
+                report = render_all(
+                    self.protocol_dir(protocol), fail_on_inconclusive=self.gate_inconclusive
+                )
             except (InputError, OSError, ValueError) as exc:
                 print(f"onboardcheck: cannot render the {protocol} report: {exc}", file=sys.stderr)
                 code = max(code, 1)
                 continue
-            result = gate(report, levels=self.gate_levels)
+            result = gate(
+                report, levels=self.gate_levels, fail_on_inconclusive=self.gate_inconclusive
+            )
             code = max(code, result.exit_code)
         shutil.rmtree(self.work, ignore_errors=True)
         return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--capture", choices=("auto", "live", "transcript"), default="auto")
     run.add_argument("--gate", default="MUST,MUST NOT",
                      help="levels whose failure fails the run (comma list or 'none')")  # fmt: skip
+    run.add_argument("--allow-inconclusive", action="store_true",
+                     help="inconclusive gated requirements do not fail the gate")  # fmt: skip
     run.add_argument("-k", dest="keyword", help="only tests matching this pytest expression")
     run.add_argument("-v", "--verbose", action="store_true", help="pytest's own output")
 
@@ -104,8 +107,11 @@ def _report(folder: Path, console: Console) -> int:
         return EXIT_USAGE
     code = EXIT_OK
     for target in targets:
-        report = render_all(target)
-        result = gate(report, levels=tuple(report.campaign.get("gate") or ("MUST", "MUST NOT")))
+        strict = bool(json.loads((target / "campaign.json").read_text()).get(
+            "gate_fails_on_inconclusive", True))  # fmt: skip
+        report = render_all(target, fail_on_inconclusive=strict)
+        levels = tuple(report.campaign.get("gate") or ("MUST", "MUST NOT"))
+        result = gate(report, levels=levels, fail_on_inconclusive=strict)
         console.print(f"{target}/report.html  gate: {'passed' if result.passed else 'FAILED'}")
         code = max(code, result.exit_code)
     return code
@@ -125,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 capture=args.capture,
                 gate=args.gate,
                 keyword=args.keyword,
+                allow_inconclusive=args.allow_inconclusive,
                 verbose=args.verbose,
             )
             code = run_campaign(opts, console)

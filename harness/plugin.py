@@ -42,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="live capture with dumpcap, or transcripts written by the tester peers",
     )
     group.addoption(
+        "--allow-inconclusive",
+        action="store_true",
+        help="let inconclusive gated requirements pass the gate (default: they fail it)",
+    )
+    group.addoption(
         "--gate",
         default="MUST,MUST NOT",
         help="requirement levels whose failure fails the run (comma list, or 'none')",
