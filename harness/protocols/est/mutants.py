@@ -123,8 +123,8 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         _server(
             "pending-no-retry-after",
             ["RFC7030-4.2.3-MUST-04"],
-            "Answers the first (re)enroll with 202 but without a Retry-After header.",
-            _set(pending=1, retry_after=None),
+            "In manual-approval mode, answers 202 without a Retry-After header.",
+            _set(retry_after=None),
         ),
         _server(
             "reenroll-any-subject",
@@ -248,7 +248,8 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
         ),
         _client(
             "csr-not-base64",
-            ["RFC8951-3-MUST-02"],
+            # RFC 7030 §4.2.1 itself names the base64 encoding of the PKCS#10 body
+            ["RFC8951-3-MUST-02", "RFC7030-4.2.1-MUST-01"],
             "POSTs the CSR as binary DER instead of base64.",
             _quirk(csr_base64=False),
         ),

@@ -25,6 +25,8 @@ CACERTS_URI = re.compile(r"^/\.well-known/est/(?:[^/]+/)?cacerts(?:\?.*)?$")
 ENROLL_URI = re.compile(
     r"/\.well-known/est/(?:[^/]+/)?(?:simpleenroll|simplereenroll|serverkeygen)"
 )
+# The white space RFC 8951 §3.1 says receivers SHOULD tolerate inside base64.
+BLANKS = " \t\r\n"
 
 
 def _pem_certs(data: bytes | None) -> list[x509.Certificate]:
@@ -91,16 +93,20 @@ def test_cacerts_explicit_ta_validated(client_bed: ClientDutBed) -> None:
     recent CA certificate as the TA) before they can be used to build certificate paths."""
     req = "RFC7030-4.1.3-MUST-07"
     root = client_bed.pki.root.cert
-    # Step 1: a spec-exact /cacerts (EST CA + root); the DUT fetches it.
-    client_bed.serve()
+    # A self-signed CA outside the EST PKI: no path from it to the DUT's explicit TA.
+    stray = client_bed.pki.manufacturer.cert
+    # Step 1: /cacerts serves the EST CA and root plus the stray CA; the DUT fetches it.
+    client_bed.serve(extra_cacerts=[stray])
     result = client_bed.run("cacerts")
     if not result.ok:
         inconclusive(f"the DUT's cacerts action did not complete ({result.describe()})")
     held = _pem_certs(client_bed.state().get("explicit_ta"))
     if not held:
         inconclusive("the DUT reports no explicit-ta state after a successful cacerts action")
-    # Step 2: the explicit TA database holds the EST root, and every other certificate in
-    # it is issued by a certificate of that database (path-validated back to the root).
+    # Step 2: "the DUT's explicit-ta state does not contain it" ...
+    check(stray not in held, f"explicit-ta holds {stray.subject.rfc4514_string()}, which "
+          "does not chain to the EST root", req)
+    # Step 3: ... and holds the EST root, every other certificate issued by one it holds.
     check(any(c == root for c in held),
           f"explicit-ta does not hold the EST root {root.subject.rfc4514_string()}", req)
     unchained = [c.subject.rfc4514_string() for c in held if c != root and not _chains(c, held)]
@@ -124,18 +130,20 @@ def test_cacerts_wrapped_base64(client_bed: ClientDutBed) -> None:
     """RFC 8951 §3.1: white space including CR, LF, spaces (ASCII 32), and tabs (ASCII 9)
     SHOULD be tolerated by receivers."""
     req = "RFC8951-3.1-SHOULD-02"
-    # Step 1: the server's /cacerts body is base64 wrapped in 64-character lines.
-    client_bed.serve()
+    # Step 1: the server's /cacerts body is base64 with spaces, tabs, CR and LF mixed in.
+    client_bed.serve(wrap_base64=BLANKS)
     result = client_bed.run("cacerts")
     wire = client_bed.wire()
     answer = wire.peek_next({"http.response.code": "200"})
     body = (answer.get("http.file_data") or "") if answer else ""
-    if not re.search(r"[\r\n\t ]", body.strip()):
-        inconclusive("no wrapped base64 /cacerts answer reached the DUT")
-    # Step 2: the DUT processes the wrapped body as it would an unwrapped one.
+    if not all(blank in body.strip() for blank in BLANKS):
+        inconclusive("no /cacerts answer with spaces, tabs, CR and LF in its base64 reached "
+                     "the DUT")
+    # Step 2: the DUT processes the blank-strewn body as it would an unwrapped one.
     check(result.ok and _pem_certs(client_bed.state().get("explicit_ta")),
-          f"the DUT did not install the line-wrapped /cacerts answer ({result.describe()}; "
-          f"{result.stderr.strip()[-200:]})", req, frames=[answer.line()] if answer else [])
+          f"the DUT did not install the /cacerts answer with blanks in its base64 "
+          f"({result.describe()}; {result.stderr.strip()[-200:]})", req,
+          frames=[answer.line()] if answer else [])
 
 
 @pytest.mark.requirement("RFC7030-3.1-MUST-01")

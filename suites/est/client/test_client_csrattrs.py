@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from ssl import TLSVersion
 
 import pytest
 from cryptography import x509
@@ -25,15 +26,34 @@ ENROLL_POST = {
 # RFC 7030 Appendix A.2 (binary in RFC 9148 A.4) uses 2.999.x, an example arc no client
 # can know: those are the items the client must leave out.
 UNKNOWN_ARC = "2.999."
-FINISHED = "20"  # TLS HandshakeType finished(20)
+TLS12_VERIFY_DATA = 12  # octets of a TLS 1.2 Finished verify_data (RFC 5246 §7.4.9)
 
 
-def _csr(post: Frame, req: str) -> x509.CertificateSigningRequest:
+def _post_body(post: Frame) -> bytes:
+    """The POST's entity body as the DUT sent it. tshark's http.file_data stops at the
+    first NUL of a binary body, so the decrypted HTTP message is preferred when tshark
+    reassembled one."""
+    for data in post.values("tls.reassembled.data"):
+        message = bytes.fromhex(data.replace(":", ""))
+        head, sep, body = message.partition(b"\r\n\r\n")
+        if sep and head.startswith(b"POST "):
+            return body
+    return (post.get("http.file_data") or "").encode("latin-1", "replace")
+
+
+def _csr(post: Frame) -> x509.CertificateSigningRequest:
+    """The PKCS#10 of a POST, base64 or binary DER: how it is encoded is judged by
+    RFC8951-3-MUST-02 and RFC7030-4.2.1-MUST-01, not by the tests of this module."""
+    body = _post_body(post)
     try:
-        return codec.csr_from_body((post.get("http.file_data") or "").encode("latin-1", "replace"))
-    except codec.CodecError as exc:
-        fail(f"frame {post.number}: the body is not a base64 PKCS#10: {exc}", req,
-             frames=[post.line()])
+        return codec.csr_from_body(body)
+    except codec.CodecError:
+        pass
+    try:
+        return x509.load_der_x509_csr(body)
+    except ValueError:
+        inconclusive(f"frame {post.number}: the POST body is no PKCS#10, in base64 or DER",
+                     frames=[post.line()])
 
 
 def _oids(csr: x509.CertificateSigningRequest) -> list[str]:
@@ -58,27 +78,67 @@ def test_unknown_csrattrs_ignored(client_bed: ClientDutBed) -> None:
                             what=f"a CSR after csrattrs with unknown OIDs ({learnt.describe()}; "
                                  f"{enrolled.describe()}: {enrolled.stderr.strip()[-160:]})")
     # Step 3: ... "which contains neither unknown item".
-    unknown = [oid for oid in _oids(_csr(post, req)) if oid.startswith(UNKNOWN_ARC)]
+    unknown = [oid for oid in _oids(_csr(post)) if oid.startswith(UNKNOWN_ARC)]
     check(not unknown, f"the CSR carries unrecognisable items {unknown}", req,
           frames=[post.line()])
 
 
-def _tls_unique(wire: PacketCursor, post: Frame) -> bytes | None:
-    """tls-unique (RFC 5929) of the TLS 1.2 connection carrying `post`: the verify_data
-    of its first Finished message, which tshark shows once the key log decrypts it."""
-    stream = post.get("tcp.stream") or ""
-    for frame in wire.all({"tls.handshake.type": FINISHED, "tcp.stream": stream}):
-        data = frame.get("tls.handshake.verify_data")
-        if data:
-            return bytes.fromhex(data.replace(":", ""))
-    return None
+def _connection_tls_unique(bed: ClientDutBed, wire: PacketCursor, post: Frame) -> bytes | None:
+    """tls-unique (RFC 5929) of the connection that carried `post`, from its first
+    handshake. Taken from the server peer's own record of the same POST: tshark 4.0
+    shows no Finished verify_data even with the key log, so the wire cannot give it.
+    The peer reads it once, when the connection is set up (the first handshake, RFC 7030
+    §3.5). None when the connection has none (TLS 1.3); inconclusive when unrecorded."""
+    posts = [frame.number for frame in wire.all(ENROLL_POST)]
+    seen = [] if bed.server is None else [
+        e for e in bed.server.exchanges if e.method == "POST" and e.op == codec.SIMPLEENROLL
+    ]
+    n = posts.index(post.number) if post.number in posts else len(seen)
+    if n >= len(seen):
+        inconclusive(f"the server peer has no record of frame {post.number}'s POST",
+                     frames=[post.line()])
+    return seen[n].tls_unique
 
 
-def _negotiated_tls_1_3(wire: PacketCursor, post: Frame) -> bool:
-    stream = post.get("tcp.stream") or ""
-    hello = wire.all({"tls.handshake.type": "2", "tcp.stream": stream})
-    return bool(hello) and "0x0304" in hello[0].values(
-        "tls.handshake.extensions.supported_version")
+def _linked(password: bytes, unique: bytes | None) -> bool:
+    return unique is not None and password.strip() == base64.b64encode(unique)
+
+
+def _unique_sized(password: bytes) -> bool:
+    """Whether the value is base64 of a TLS 1.2 Finished verify_data (12 octets)."""
+    try:
+        return len(base64.b64decode(password.strip(), validate=True)) == TLS12_VERIFY_DATA
+    except ValueError:
+        return False
+
+
+def _enroll_post(bed: ClientDutBed, req: str, max_tls: TLSVersion | None) -> tuple[
+    Frame, bytes, bytes | None
+]:
+    """Enroll once; (the POST, its challengePassword or b"", tls-unique of its connection)."""
+    bed.serve(ServerBehaviour(max_tls=max_tls))
+    result = bed.run("enroll")
+    wire = bed.wire()
+    post = wire.expect_next(ENROLL_POST, requirement=req,
+                            what=f"the DUT's simpleenroll POST ({result.describe()})")
+    password = codec.challenge_password(_csr(post)) or b""
+    return post, password, _connection_tls_unique(bed, wire, post)
+
+
+@pytest.mark.requirement("RFC7030-3.5-MUST-02")
+def test_challenge_password_empty_when_unlinked(client_bed: ClientDutBed) -> None:
+    """RFC 7030 §3.5: If tls-unique information is not embedded within the certification
+    request, the challenge-password field MUST be empty."""
+    req = "RFC7030-3.5-MUST-02"
+    # Step 1: a server the DUT may reach over TLS 1.3, which has no tls-unique (RFC 8446
+    # §C.5), so the DUT is not asked to link; it enrolls.
+    post, password, unique = _enroll_post(client_bed, req, None)
+    # Step 2: challengePassword is absent or empty, or (a connection that fell back to
+    # TLS 1.2) exactly base64(tls-unique) of that connection.
+    check(not password.strip() or _linked(password, unique),
+          f"challengePassword {password[:40]!r} on a connection "
+          f"{'without tls-unique' if unique is None else 'it does not link'}", req,
+          frames=[post.line()])
 
 
 @pytest.mark.requirement("RFC7030-3.5-MUST-02")
@@ -87,24 +147,33 @@ def test_challenge_password_is_tls_unique_or_empty(client_bed: ClientDutBed) -> 
     request, the challenge-password field MUST be empty."""
     req = "RFC7030-3.5-MUST-02"
     # Step 1: TLS 1.2, the last version with tls-unique; the DUT enrolls.
-    from ssl import TLSVersion
-
-    client_bed.serve(ServerBehaviour(max_tls=TLSVersion.TLSv1_2))
-    result = client_bed.run("enroll")
-    wire = client_bed.wire()
-    post = wire.expect_next(ENROLL_POST, requirement=req,
-                            what=f"the DUT's simpleenroll POST ({result.describe()})")
-    password = codec.challenge_password(_csr(post, req))
-    # Step 2: an absent or empty challengePassword says "no channel binding".
-    if not password or not password.strip():
+    post, password, unique = _enroll_post(client_bed, req, TLSVersion.TLSv1_2)
+    # Step 2: an absent or empty challengePassword says "no channel binding"; otherwise
+    # it is base64(tls-unique) of the connection carrying it.
+    if not password.strip() or _linked(password, unique):
         return
-    # Step 3: otherwise it must be base64(tls-unique) of the connection carrying it.
-    if _negotiated_tls_1_3(wire, post):
-        fail("challengePassword set on a TLS 1.3 connection, which has no tls-unique", req,
-             frames=[post.line()])
-    unique = _tls_unique(wire, post)
+    if unique is not None and _unique_sized(password):
+        # tls-unique information, but not this connection's: which handshake it must
+        # come from is RFC7030-3.5-MUST-03, not this requirement.
+        inconclusive(f"challengePassword {password[:40]!r} is base64 of a tls-unique-sized "
+                     "value other than this connection's (see RFC7030-3.5-MUST-03)",
+                     frames=[post.line()])
+    fail(f"challengePassword {password[:40]!r} is neither empty nor base64(tls-unique) of "
+         "its connection", req, frames=[post.line()])
+
+
+@pytest.mark.requirement("RFC7030-3.5-MUST-03")
+def test_challenge_password_from_first_handshake(client_bed: ClientDutBed) -> None:
+    """RFC 7030 §3.5: EST implementations that support this feature MUST use the
+    tls-unique value from the first TLS handshake."""
+    req = "RFC7030-3.5-MUST-03"
+    # Step 1: TLS 1.2, so the DUT (which claims linking) is asked to link; it enrolls.
+    post, password, unique = _enroll_post(client_bed, req, TLSVersion.TLSv1_2)
     if unique is None:
-        inconclusive("the capture does not show the Finished message (key log missing?)")
-    check(password.strip() == base64.b64encode(unique),
-          f"challengePassword {password[:40]!r} is neither empty nor base64(tls-unique) "
-          "of its connection", req, frames=[post.line()])
+        inconclusive("the POST's connection has no tls-unique (not TLS 1.2)",
+                     frames=[post.line()])
+    # Step 2: challengePassword is base64 of the tls-unique of the first handshake of the
+    # connection carrying the POST (not of any other connection or handshake).
+    check(_linked(password, unique),
+          f"challengePassword {password[:40]!r} is not base64 of its connection's "
+          f"tls-unique {base64.b64encode(unique).decode()!r}", req, frames=[post.line()])
