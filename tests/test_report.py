@@ -381,8 +381,7 @@ def test_campaign_without_results_or_metadata_still_renders(tmp_path: Path) -> N
 def test_real_est_catalogue_and_model_render(tmp_path: Path) -> None:
     """The shipped EST catalogue and seed model go through every renderer."""
     suite = Path(__file__).resolve().parents[1] / "suites" / "est"
-    if not (suite / "requirements.yaml").exists() or not (suite / "model.yaml").exists():
-        pytest.skip("suites/est has no catalogue or model yet")
+    assert (suite / "requirements.yaml").exists() and (suite / "model.yaml").exists()
     from harness.requirements import load_catalogue
 
     catalogue = load_catalogue(suite / "requirements.yaml")
