@@ -60,7 +60,39 @@ class EstResponse:
         return codec.parse_certs_only(codec.b64_decode(self.body))
 
 
-class EstClientPeer:
+class _Operations:
+    """The EST operations (RFC 7030 §4) over whatever `request` the class provides."""
+
+    def request(
+        self,
+        method: str,
+        op_or_path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        auth: bool = True,
+    ) -> EstResponse:
+        raise NotImplementedError
+
+    def cacerts(self) -> EstResponse:
+        return self.request("GET", codec.CACERTS)
+
+    def csrattrs(self) -> EstResponse:
+        return self.request("GET", codec.CSRATTRS_OPERATION)
+
+    def simpleenroll(self, csr: x509.CertificateSigningRequest) -> EstResponse:
+        return self._post_csr(codec.SIMPLEENROLL, csr)
+
+    def simplereenroll(self, csr: x509.CertificateSigningRequest) -> EstResponse:
+        return self._post_csr(codec.SIMPLEREENROLL, csr)
+
+    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> EstResponse:
+        return self._post_csr(codec.SERVERKEYGEN, csr)
+
+    def _post_csr(self, op: str, csr: x509.CertificateSigningRequest) -> EstResponse:
+        return self.request("POST", op, {"Content-Type": codec.PKCS10}, codec.csr_to_body(csr))
+
+
+class EstClientPeer(_Operations):
     """Client tester peer; every method returns an EstResponse."""
 
     def __init__(
@@ -88,22 +120,7 @@ class EstClientPeer:
             trust_anchors, client, keylog, tls_max, tls_min, verify_hostname
         )
 
-    # -- operations (RFC 7030 §4) -------------------------------------------------------------
-
-    def cacerts(self) -> EstResponse:
-        return self.request("GET", codec.CACERTS)
-
-    def csrattrs(self) -> EstResponse:
-        return self.request("GET", codec.CSRATTRS_OPERATION)
-
-    def simpleenroll(self, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self._post_csr(codec.SIMPLEENROLL, csr)
-
-    def simplereenroll(self, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self._post_csr(codec.SIMPLEREENROLL, csr)
-
-    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self._post_csr(codec.SERVERKEYGEN, csr)
+    # -- operations beyond _Operations ---------------------------------------------------------
 
     def fullcmc(self, body: bytes) -> EstResponse:
         return self.request(
@@ -141,14 +158,11 @@ class EstClientPeer:
         finally:
             s.close()
 
-    def _post_csr(self, op: str, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self.request("POST", op, {"Content-Type": codec.PKCS10}, codec.csr_to_body(csr))
-
     def path_of(self, op_or_path: str) -> str:
         return op_or_path if op_or_path.startswith("/") else f"{self.base_path}/{op_or_path}"
 
 
-class EstSession:
+class EstSession(_Operations):
     """One open connection of an EstClientPeer; connects at once, never raises on the DUT."""
 
     def __init__(self, peer: EstClientPeer):
@@ -230,24 +244,6 @@ class EstSession:
             tls_version=self.tls_version,
             tls_unique=self.tls_unique,
         )
-
-    def cacerts(self) -> EstResponse:
-        return self.request("GET", codec.CACERTS)
-
-    def csrattrs(self) -> EstResponse:
-        return self.request("GET", codec.CSRATTRS_OPERATION)
-
-    def simpleenroll(self, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self._post_csr(codec.SIMPLEENROLL, csr)
-
-    def simplereenroll(self, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self._post_csr(codec.SIMPLEREENROLL, csr)
-
-    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self._post_csr(codec.SERVERKEYGEN, csr)
-
-    def _post_csr(self, op: str, csr: x509.CertificateSigningRequest) -> EstResponse:
-        return self.request("POST", op, {"Content-Type": codec.PKCS10}, codec.csr_to_body(csr))
 
     def close(self) -> None:
         if self._conn is not None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AttributeOID
 
+from harness.crypto.certs import cert_for_key, has_issuer_in
 from harness.crypto.pki import CertifiedKey, KeyType
 from harness.errors import OnboardcheckError
 from harness.protocols.est import codec
@@ -82,11 +82,12 @@ def validated_cacerts(
     verify and every certificate on the way is within its validity period.
     """
     now = dt.datetime.now(dt.UTC)
-    trusted = [a for a in anchors]
+    trusted = list(anchors)
     kept: list[x509.Certificate] = [c for c in bag if c in anchors and _current(c, now)]
     pending = [c for c in bag if c not in kept]
     for _round in range(MAX_PATH):
-        grown = [c for c in pending if _current(c, now) and _issuer_in(c, trusted + kept)]
+        pool = trusted + kept
+        grown = [c for c in pending if _current(c, now) and has_issuer_in(c, pool, ca_only=True)]
         if not grown:
             break
         kept += grown
@@ -96,25 +97,6 @@ def validated_cacerts(
 
 def _current(cert: x509.Certificate, now: dt.datetime) -> bool:
     return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def _issuer_in(cert: x509.Certificate, pool: list[x509.Certificate]) -> bool:
-    for issuer in pool:
-        if issuer == cert or issuer.subject != cert.issuer or not _is_ca(issuer):
-            continue
-        try:
-            cert.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError):
-            continue
-        return True
-    return False
 
 
 def load_pem_certs(path: Path) -> list[x509.Certificate]:
@@ -142,16 +124,10 @@ def is_certs_only(content_type: str | None) -> bool:
 
 def issued_for(certs: list[x509.Certificate], key: object, what: str) -> x509.Certificate:
     """The certificate for our key (RFC 7030 §4.2.3 answers with only that one)."""
-    wanted = key.public_key().public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    for cert in certs:
-        spki = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if spki == wanted:
-            return cert
-    raise Refused(f"{what}: no certificate in the answer carries the requested public key")
+    cert = cert_for_key(certs, key)
+    if cert is None:
+        raise Refused(f"{what}: no certificate in the answer carries the requested public key")
+    return cert
 
 
 def retry_after_seconds(value: str | None) -> float | None:

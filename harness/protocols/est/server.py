@@ -27,6 +27,7 @@ import h11
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from harness.crypto.certs import subject_of
 from harness.crypto.pki import CertifiedKey
 from harness.errors import PeerError
 from harness.protocols.est import codec
@@ -417,7 +418,7 @@ class _Connection:
             "tls_unique": self.tls_unique,
         }
         if behaviour.garbage or behaviour.close_early or behaviour.hang:
-            subject = _subject(self.peer_cert)
+            subject = subject_of(self.peer_cert)
             what = (
                 "garbage"
                 if behaviour.garbage
@@ -460,7 +461,7 @@ class _Connection:
             Exchange(
                 status=reply.status,
                 response_headers=list(reply.headers),
-                client_subject=reply.client_subject or _subject(self.peer_cert),
+                client_subject=reply.client_subject or subject_of(self.peer_cert),
                 basic_user=reply.basic_user,
                 note=reply.note,
                 **base,
@@ -492,12 +493,3 @@ def _plain(status: int, message: str) -> OpReply:
     return OpReply(
         status, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), message
     )
-
-
-def _subject(der: bytes | None) -> str | None:
-    if der is None:
-        return None
-    try:
-        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
-    except ValueError:
-        return "(unparsable certificate)"

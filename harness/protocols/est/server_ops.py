@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from ssl import TLSVersion
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from harness.crypto.certs import issued_by, subject_of
 from harness.crypto.pki import CertifiedKey, KeyType, Pki, PkiError, generate_key
 from harness.protocols.est import codec
 
@@ -131,7 +131,7 @@ class EstOperations:
     # -- entry point ------------------------------------------------------------------------
 
     def handle(self, req: OpRequest) -> OpReply:
-        subject = _cert_subject(req.peer_cert_der)
+        subject = subject_of(req.peer_cert_der)
         user, basic_ok = self._basic(req)
         reply = self._dispatch(req, subject, user, basic_ok)
         reply.client_subject = subject
@@ -290,7 +290,7 @@ class EstOperations:
         if req.peer_cert_der is None:
             return _text(403, "simplereenroll needs the TLS client certificate being renewed")
         current = x509.load_der_x509_certificate(req.peer_cert_der)
-        if not _issued_by(current, self.settings.ca.cert):
+        if not issued_by(current, self.settings.ca.cert):
             return _text(403, "the TLS client certificate was not issued by this EST CA")
         if self.quirks.skip_reenroll_identity_check:
             return None
@@ -406,16 +406,6 @@ def _check_pop(csr: x509.CertificateSigningRequest, tls_unique: bytes | None) ->
     return None
 
 
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    if cert.issuer != ca.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
-
-
 def _san(extensions: x509.Extensions) -> x509.SubjectAlternativeName | None:
     try:
         return extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -431,12 +421,3 @@ def _key_type_like(csr: x509.CertificateSigningRequest) -> KeyType:
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size > 256:
         return "p384"
     return "p256"
-
-
-def _cert_subject(der: bytes | None) -> str | None:
-    if der is None:
-        return None
-    try:
-        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
-    except ValueError:
-        return "(unparsable certificate)"
