@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from harness.campaign_state import KnowledgeLog
 from harness.capture import Frame
+from harness.crypto.certs import has_issuer_in, pem_certs
 from harness.protocols.est.server_ops import ServerBehaviour
 from harness.protocols.est.testbed import ClientDutBed
 from harness.verdicts import check, fail, inconclusive
@@ -27,15 +26,6 @@ ENROLL_URI = re.compile(
 )
 # The white space RFC 8951 §3.1 says receivers SHOULD tolerate inside base64.
 BLANKS = " \t\r\n"
-
-
-def _pem_certs(data: bytes | None) -> list[x509.Certificate]:
-    if not data:
-        return []
-    try:
-        return x509.load_pem_x509_certificates(data)
-    except ValueError:
-        return []
 
 
 def _no_body(frame: Frame) -> bool:
@@ -59,7 +49,7 @@ def test_cacerts_get(client_bed: ClientDutBed, knowledge: KnowledgeLog) -> None:
     )
     check(_no_body(get), f"frame {get.number}: the /cacerts GET carries a body", req,
           frames=[get.line()])
-    held = _pem_certs(client_bed.state().get("explicit_ta"))
+    held = pem_certs(client_bed.state().get("explicit_ta"))
     if held:
         knowledge.record("explicit-ta", "pass", f"{len(held)} CA certificate(s) from /cacerts")
 
@@ -79,7 +69,7 @@ def test_cacerts_error_aborts(client_bed: ClientDutBed) -> None:
     # Step 3: "its TA state is unchanged": no explicit TA was installed from the error.
     held = client_bed.state().get("explicit_ta")
     check(held is None, "after a 500 on /cacerts the DUT holds an explicit TA "
-          f"({len(_pem_certs(held))} certificate(s))", req)
+          f"({len(pem_certs(held))} certificate(s))", req)
     # Step 4: "the client sends no enrollment request afterwards" (same action).
     wire.expect_next({"http.response.code": "500"}, requirement=req, what="the 500 answer")
     wire.expect_none({"http.request.uri": ENROLL_URI}, requirement=req,
@@ -100,7 +90,7 @@ def test_cacerts_explicit_ta_validated(client_bed: ClientDutBed) -> None:
     result = client_bed.run("cacerts")
     if not result.ok:
         inconclusive(f"the DUT's cacerts action did not complete ({result.describe()})")
-    held = _pem_certs(client_bed.state().get("explicit_ta"))
+    held = pem_certs(client_bed.state().get("explicit_ta"))
     if not held:
         inconclusive("the DUT reports no explicit-ta state after a successful cacerts action")
     # Step 2: "the DUT's explicit-ta state does not contain it" ...
@@ -109,20 +99,10 @@ def test_cacerts_explicit_ta_validated(client_bed: ClientDutBed) -> None:
     # Step 3: ... and holds the EST root, every other certificate issued by one it holds.
     check(any(c == root for c in held),
           f"explicit-ta does not hold the EST root {root.subject.rfc4514_string()}", req)
-    unchained = [c.subject.rfc4514_string() for c in held if c != root and not _chains(c, held)]
+    unchained = [
+        c.subject.rfc4514_string() for c in held if c != root and not has_issuer_in(c, held)
+    ]
     check(not unchained, f"explicit-ta holds certificates that do not chain: {unchained}", req)
-
-
-def _chains(cert: x509.Certificate, pool: list[x509.Certificate]) -> bool:
-    for issuer in pool:
-        if issuer == cert or issuer.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError):
-            continue
-        return True
-    return False
 
 
 @pytest.mark.requirement("RFC8951-3.1-SHOULD-02")
@@ -140,7 +120,7 @@ def test_cacerts_wrapped_base64(client_bed: ClientDutBed) -> None:
         inconclusive("no /cacerts answer with spaces, tabs, CR and LF in its base64 reached "
                      "the DUT")
     # Step 2: the DUT processes the blank-strewn body as it would an unwrapped one.
-    check(result.ok and _pem_certs(client_bed.state().get("explicit_ta")),
+    check(result.ok and pem_certs(client_bed.state().get("explicit_ta")),
           f"the DUT did not install the /cacerts answer with blanks in its base64 "
           f"({result.describe()}; {result.stderr.strip()[-200:]})", req,
           frames=[answer.line()] if answer else [])
@@ -160,7 +140,7 @@ def test_cacerts_parsed_bag(client_bed: ClientDutBed) -> None:
         fail("the DUT got no 200 /cacerts answer from a spec-exact server "
              f"({result.describe()})", req)
     # Step 2: every certificate of the bag is what the DUT now holds.
-    held = set(_pem_certs(client_bed.state().get("explicit_ta")))
+    held = set(pem_certs(client_bed.state().get("explicit_ta")))
     missing = [c.subject.rfc4514_string() for c in served - held]
     check(result.ok and not missing, f"after /cacerts the DUT lacks {missing or 'its state'} "
           f"({result.describe()})", req)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import re
 from ssl import TLSVersion
 
 import pytest
@@ -12,6 +11,7 @@ from cryptography import x509
 
 from harness.capture import Frame, PacketCursor
 from harness.protocols.est import codec
+from harness.protocols.est.frames import csr_in, request_of
 from harness.protocols.est.server_ops import ServerBehaviour
 from harness.protocols.est.testbed import ClientDutBed
 from harness.vectors import vector_bytes
@@ -19,41 +19,11 @@ from harness.verdicts import check, fail, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "client")
 
-ENROLL_POST = {
-    "http.request.method": "POST",
-    "http.request.uri": re.compile(r"^/\.well-known/est/(?:[^/]+/)?simpleenroll$"),
-}
+ENROLL_POST = request_of("POST", codec.SIMPLEENROLL)
 # RFC 7030 Appendix A.2 (binary in RFC 9148 A.4) uses 2.999.x, an example arc no client
 # can know: those are the items the client must leave out.
 UNKNOWN_ARC = "2.999."
 TLS12_VERIFY_DATA = 12  # octets of a TLS 1.2 Finished verify_data (RFC 5246 §7.4.9)
-
-
-def _post_body(post: Frame) -> bytes:
-    """The POST's entity body as the DUT sent it. tshark's http.file_data stops at the
-    first NUL of a binary body, so the decrypted HTTP message is preferred when tshark
-    reassembled one."""
-    for data in post.values("tls.reassembled.data"):
-        message = bytes.fromhex(data.replace(":", ""))
-        head, sep, body = message.partition(b"\r\n\r\n")
-        if sep and head.startswith(b"POST "):
-            return body
-    return (post.get("http.file_data") or "").encode("latin-1", "replace")
-
-
-def _csr(post: Frame) -> x509.CertificateSigningRequest:
-    """The PKCS#10 of a POST, base64 or binary DER: how it is encoded is judged by
-    RFC8951-3-MUST-02 and RFC7030-4.2.1-MUST-01, not by the tests of this module."""
-    body = _post_body(post)
-    try:
-        return codec.csr_from_body(body)
-    except codec.CodecError:
-        pass
-    try:
-        return x509.load_der_x509_csr(body)
-    except ValueError:
-        inconclusive(f"frame {post.number}: the POST body is no PKCS#10, in base64 or DER",
-                     frames=[post.line()])
 
 
 def _oids(csr: x509.CertificateSigningRequest) -> list[str]:
@@ -78,7 +48,7 @@ def test_unknown_csrattrs_ignored(client_bed: ClientDutBed) -> None:
                             what=f"a CSR after csrattrs with unknown OIDs ({learnt.describe()}; "
                                  f"{enrolled.describe()}: {enrolled.stderr.strip()[-160:]})")
     # Step 3: ... "which contains neither unknown item".
-    unknown = [oid for oid in _oids(_csr(post)) if oid.startswith(UNKNOWN_ARC)]
+    unknown = [oid for oid in _oids(csr_in(post)) if oid.startswith(UNKNOWN_ARC)]
     check(not unknown, f"the CSR carries unrecognisable items {unknown}", req,
           frames=[post.line()])
 
@@ -121,7 +91,7 @@ def _enroll_post(bed: ClientDutBed, req: str, max_tls: TLSVersion | None) -> tup
     wire = bed.wire()
     post = wire.expect_next(ENROLL_POST, requirement=req,
                             what=f"the DUT's simpleenroll POST ({result.describe()})")
-    password = codec.challenge_password(_csr(post)) or b""
+    password = codec.challenge_password(csr_in(post)) or b""
     return post, password, _connection_tls_unique(bed, wire, post)
 
 

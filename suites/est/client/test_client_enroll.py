@@ -10,21 +10,21 @@ import re
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from harness.campaign_state import KnowledgeLog
 from harness.capture import Frame, PacketCursor
 from harness.control import ActionResult
+from harness.crypto.certs import spki
 from harness.protocols.est import codec
+from harness.protocols.est.frames import csr_in, op_uri, request_of
 from harness.protocols.est.server_ops import ServerBehaviour
 from harness.protocols.est.testbed import ClientDutBed
 from harness.verdicts import check, fail, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "client")
 
-ENROLL_URI = re.compile(r"^/\.well-known/est/(?:[^/]+/)?simpleenroll$")
-CACERTS_URI = re.compile(r"^/\.well-known/est/(?:[^/]+/)?cacerts$")
-ENROLL_POST = {"http.request.method": "POST", "http.request.uri": ENROLL_URI}
+CACERTS_URI = op_uri(codec.CACERTS)
+ENROLL_POST = request_of("POST", codec.SIMPLEENROLL)
 RETRY_AFTER = 2  # seconds; long enough to tell waiting from retrying at once
 
 
@@ -38,37 +38,6 @@ def _csr_of(post: Frame, req: str) -> x509.CertificateSigningRequest:
     except codec.CodecError as exc:
         fail(f"frame {post.number}: the body is not base64 DER PKCS#10: {exc}", req,
              frames=[post.line()])
-
-
-def _post_body(post: Frame) -> bytes:
-    """The POST's entity body as the DUT sent it. tshark's http.file_data stops at the
-    first NUL of a binary body, so the decrypted HTTP message is preferred when tshark
-    reassembled one."""
-    for data in post.values("tls.reassembled.data"):
-        message = bytes.fromhex(data.replace(":", ""))
-        head, sep, body = message.partition(b"\r\n\r\n")
-        if sep and head.startswith(b"POST "):
-            return body
-    return (post.get("http.file_data") or "").encode("latin-1", "replace")
-
-
-def _any_csr(post: Frame) -> x509.CertificateSigningRequest:
-    """The PKCS#10 of a POST, base64 or binary DER, for tests that judge its content:
-    the encoding is judged by RFC8951-3-MUST-02 and RFC7030-4.2.1-MUST-01 alone."""
-    body = _post_body(post)
-    try:
-        return codec.csr_from_body(body)
-    except codec.CodecError:
-        pass
-    try:
-        return x509.load_der_x509_csr(body)
-    except ValueError:
-        inconclusive(f"frame {post.number}: the POST body is no PKCS#10, in base64 or DER",
-                     frames=[post.line()])
-
-
-def _spki(key: object) -> bytes:
-    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined]
 
 
 def _installed(bed: ClientDutBed) -> x509.Certificate | None:
@@ -147,7 +116,7 @@ def test_enroll_csr_signed_with_key(client_bed: ClientDutBed, knowledge: Knowled
     # Step 1: the DUT enrolls with a spec-exact server.
     result, wire = _enroll(client_bed)
     post = wire.expect_next(ENROLL_POST, requirement=req, what="the DUT's simpleenroll POST")
-    csr = _any_csr(post)
+    csr = csr_in(post)
     # Step 2: the CSR signature verifies with the CSR's own SubjectPublicKeyInfo.
     check(csr.is_signature_valid, f"frame {post.number}: the CSR signature does not verify "
           "with its own public key", req, frames=[post.line()])
@@ -155,7 +124,7 @@ def test_enroll_csr_signed_with_key(client_bed: ClientDutBed, knowledge: Knowled
     cert = _installed(client_bed)
     if not result.ok or cert is None:
         inconclusive(f"the DUT installed no certificate ({result.describe()})")
-    check(_spki(cert.public_key()) == _spki(csr.public_key()),
+    check(spki(cert.public_key()) == spki(csr.public_key()),
           "the installed certificate is not for the key of the CSR on the wire", req)
     knowledge.record("client-certificate", "pass", cert.subject.rfc4514_string())
 

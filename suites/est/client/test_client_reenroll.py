@@ -7,8 +7,6 @@ server, so one capture holds both exchanges.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -16,15 +14,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from harness.campaign_state import KnowledgeLog
 from harness.capture import Frame, PacketCursor
 from harness.protocols.est import codec
+from harness.protocols.est.frames import request_of
 from harness.protocols.est.testbed import ClientDutBed
 from harness.verdicts import check, fail, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "client")
 
-REENROLL_POST = {
-    "http.request.method": "POST",
-    "http.request.uri": re.compile(r"^/\.well-known/est/(?:[^/]+/)?simplereenroll$"),
-}
+REENROLL_POST = request_of("POST", codec.SIMPLEREENROLL)
 CERTIFICATE = "11"  # TLS HandshakeType certificate(11)
 CLIENT_HELLO = "1"
 

@@ -2,81 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from harness.capture import Frame
-from harness.crypto.pki import CertifiedKey, PrivateKey, generate_key, make_csr
+from harness.crypto.pki import CertifiedKey, generate_key, make_csr
 from harness.protocols.est import codec
-from harness.protocols.est.client import EstClientPeer, EstResponse
+from harness.protocols.est.client import EstClientPeer
+from harness.protocols.est.frames import carries_certificate, response_to
+from harness.protocols.est.probes import issued_for, post_waiting
 from harness.protocols.est.testbed import ServerDutBed
-from harness.verdicts import check, inconclusive
+from harness.verdicts import check
 
 pytestmark = pytest.mark.dut_role("est", "server")
 
-MAX_PENDING_ROUNDS = 3  # a server in manual-approval mode answers 202 before it issues
-MAX_RETRY_WAIT = 5.0  # bound on one Retry-After wait, so a hostile value cannot hang the run
 CERTIFICATE_REQUEST = "13"  # TLS HandshakeType certificate_request (RFC 8446 §4)
-
-
-def answers_to(op: str) -> object:
-    """A filter for the HTTP responses to the requests for operation `op`."""
-
-    def match(frame: Frame) -> bool:
-        uri = frame.get("http.response_for.uri") or ""
-        return frame.get("http.response.code") is not None and uri.endswith(f"/{op}")
-
-    match.__name__ = f"the HTTP response to .../{op}"
-    return match
-
-
-def carries_certificate(frame: Frame) -> bool:
-    """Whether a response body is a certs-only message (an issued certificate)."""
-    try:
-        return bool(codec.parse_certs_only(codec.b64_decode(frame.get("http.file_data") or "")))
-    except codec.CodecError:
-        return False
-
-
-def enroll(peer: EstClientPeer, op: str, csr: x509.CertificateSigningRequest) -> EstResponse:
-    """POST a CSR to `op`, waiting out the 202s of a server in manual-approval mode."""
-    resp = peer.simpleenroll(csr) if op == codec.SIMPLEENROLL else peer.simplereenroll(csr)
-    for _ in range(MAX_PENDING_ROUNDS):
-        if resp.status != 202:
-            break
-        # A missing or unreadable Retry-After is judged by its own test; here wait 1 s.
-        value = resp.header("retry-after") or "1"
-        time.sleep(min(float(value), MAX_RETRY_WAIT) if value.isdigit() else 1.0)
-        resp = peer.simpleenroll(csr) if op == codec.SIMPLEENROLL else peer.simplereenroll(csr)
-    return resp
-
-
-def issued_for(key: PrivateKey, resp: EstResponse) -> x509.Certificate:
-    """The certificate of `resp` for `key` (the client's view, only to re-enroll with).
-
-    Extra certificates or a binary body are other tests' verdicts; here they must not
-    stop the re-enrollment, so the body is read leniently.
-    """
-    try:
-        certs = resp.certs()
-    except codec.CodecError:
-        try:
-            certs = codec.parse_certs_only(resp.body)
-        except codec.CodecError as exc:
-            inconclusive(f"the DUT issued no certificate to re-enroll with: {exc}")
-    mine = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    for cert in certs:
-        spki = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if spki == mine:
-            return cert
-    inconclusive("the DUT's answer holds no certificate for the CSR's key to re-enroll with")
 
 
 def refusals(frames: list[Frame]) -> tuple[list[str], list[Frame]]:
@@ -92,7 +31,7 @@ def test_certificate_client_auth(server_bed: ServerDutBed) -> None:
     req = "RFC7030-3.3.2-MUST-01"
     # Step 1: a tester client authenticated only by its certificate (no HTTP credentials).
     server_bed.start()
-    enroll(
+    post_waiting(
         server_bed.client(auth="cert"),
         codec.SIMPLEENROLL,
         make_csr(generate_key(), "onboardcheck cert-auth probe"),
@@ -122,7 +61,7 @@ def test_unauthenticated_enroll_refused(server_bed: ServerDutBed) -> None:
     server_bed.client(auth="none").simpleenroll(make_csr(generate_key(), "anonymous"))
     # Step 2: the DUT refuses with 401 or 403 and hands out no certificate.
     wire = server_bed.wire()
-    answer = wire.expect_next(answers_to(codec.SIMPLEENROLL), req, "the answer to /simpleenroll")
+    answer = wire.expect_next(response_to(codec.SIMPLEENROLL), req, "the answer to /simpleenroll")
     code = answer.get("http.response.code")
     check(
         code in ("401", "403") and not carries_certificate(answer),
@@ -146,7 +85,7 @@ def test_unknown_ca_client_refused(server_bed: ServerDutBed) -> None:
     peer.simpleenroll(make_csr(generate_key(), "onboardcheck rogue client"))
     # Step 2: the handshake fails, or the enrollment is refused without a certificate.
     wire = server_bed.wire()
-    codes, issued = refusals(wire.all(answers_to(codec.SIMPLEENROLL)))
+    codes, issued = refusals(wire.all(response_to(codec.SIMPLEENROLL)))
     check(
         not issued and all(c.startswith(("4", "5")) for c in codes),
         f"/simpleenroll for a client of an unknown CA answered {codes}",
@@ -162,7 +101,7 @@ def test_reenroll_other_subject_refused(server_bed: ServerDutBed) -> None:
     server_bed.start()
     # Step 1: enroll a fresh key as "onboardcheck device A".
     key = generate_key()
-    first = enroll(
+    first = post_waiting(
         server_bed.client(auth="cert"), codec.SIMPLEENROLL, make_csr(key, "onboardcheck device A")
     )
     cert = issued_for(key, first)
@@ -173,10 +112,10 @@ def test_reenroll_other_subject_refused(server_bed: ServerDutBed) -> None:
         client=CertifiedKey(cert, key, []),
         keylog=server_bed.keylog,
     )
-    enroll(renew, codec.SIMPLEREENROLL, make_csr(generate_key(), "onboardcheck device B"))
+    post_waiting(renew, codec.SIMPLEREENROLL, make_csr(generate_key(), "onboardcheck device B"))
     # Step 3: the DUT refuses the change of subject (4xx/5xx, no certificate).
     wire = server_bed.wire()
-    codes, issued = refusals(wire.all(answers_to(codec.SIMPLEREENROLL)))
+    codes, issued = refusals(wire.all(response_to(codec.SIMPLEREENROLL)))
     check(
         codes and not issued and all(c.startswith(("4", "5")) for c in codes),
         f"/simplereenroll to another subject answered {codes or 'nothing'}",

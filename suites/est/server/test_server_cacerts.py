@@ -2,98 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
-from harness.capture import Frame, PacketCursor
+from harness.capture import PacketCursor
+from harness.crypto.certs import path_to_root, self_signed
 from harness.crypto.pki import generate_key, make_csr
 from harness.protocols.est import codec
-from harness.protocols.est.client import EstClientPeer, EstResponse
+from harness.protocols.est.client import EstResponse
+from harness.protocols.est.frames import response_to, wire_certs
+from harness.protocols.est.probes import post_waiting
 from harness.protocols.est.testbed import ServerDutBed
-from harness.verdicts import check, fail, inconclusive
+from harness.verdicts import check, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "server")
-
-MAX_PENDING_ROUNDS = 3  # a server in manual-approval mode answers 202 before it issues
-MAX_RETRY_WAIT = 5.0  # bound on one Retry-After wait, so a hostile value cannot hang the run
-
-
-def response_to(op: str) -> object:
-    """A filter for the HTTP response to the request for operation `op`."""
-
-    def match(frame: Frame) -> bool:
-        uri = frame.get("http.response_for.uri") or ""
-        return frame.get("http.response.code") is not None and uri.endswith(f"/{op}")
-
-    match.__name__ = f"the HTTP response to .../{op}"
-    return match
-
-
-def wire_certs(frame: Frame, requirement: str, strict: bool = True) -> list[x509.Certificate]:
-    """The certificates of a certs-only body seen on the wire.
-
-    A broken body fails `requirement` when it is about the body (`strict`); otherwise it
-    is another requirement's verdict and leaves this test without its precondition.
-    """
-    try:
-        return codec.parse_certs_only(codec.b64_decode(frame.get("http.file_data") or ""))
-    except codec.CodecError as exc:
-        reason = f"frame {frame.number}: body is not a base64 certs-only message: {exc}"
-        if not strict:
-            inconclusive(reason)
-        fail(reason, requirement)
-
-
-def enroll(peer: EstClientPeer, csr: x509.CertificateSigningRequest) -> EstResponse:
-    """/simpleenroll, waiting out the 202s of a server in manual-approval mode (§4.2.3)."""
-    resp = peer.simpleenroll(csr)
-    for _ in range(MAX_PENDING_ROUNDS):
-        if resp.status != 202:
-            break
-        # A missing or unreadable Retry-After is judged by its own test; here wait 1 s.
-        value = resp.header("retry-after") or "1"
-        time.sleep(min(float(value), MAX_RETRY_WAIT) if value.isdigit() else 1.0)
-        resp = peer.simpleenroll(csr)
-    return resp
-
-
-def self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
-
-
-def chain_to_root(
-    leaf: x509.Certificate, pool: list[x509.Certificate]
-) -> list[x509.Certificate] | None:
-    """The path from `leaf` to a self-signed certificate using only `pool`, or None."""
-    path, current = [leaf], leaf
-    for _ in range(len(pool) + 1):
-        if self_signed(current):
-            return path
-        issuer = next((c for c in pool if _issued(current, c) and c not in path), None)
-        if issuer is None:
-            return None
-        path.append(issuer)
-        current = issuer
-    return None
-
-
-def _issued(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    if cert.issuer != ca.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
 
 
 def cacerts_exchange(bed: ServerDutBed, auth: str = "cert") -> tuple[EstResponse, PacketCursor]:
@@ -188,7 +109,7 @@ def test_cacerts_builds_chain_of_issued(server_bed: ServerDutBed) -> None:
     server_bed.start()
     peer = server_bed.client(auth="cert")
     peer.cacerts()
-    enroll(peer, make_csr(generate_key(), "onboardcheck chain probe"))
+    post_waiting(peer, codec.SIMPLEENROLL, make_csr(generate_key(), "onboardcheck chain probe"))
     wire = server_bed.wire()
     ca_answer = wire.expect_next(response_to(codec.CACERTS), req, "the answer to /cacerts")
     issued = wire.expect_next(
@@ -199,7 +120,7 @@ def test_cacerts_builds_chain_of_issued(server_bed: ServerDutBed) -> None:
     # Step 2: the issued certificate path-validates to a root with /cacerts alone.
     pool = wire_certs(ca_answer, req, strict=False)
     leaves = wire_certs(issued, req, strict=False)
-    path = chain_to_root(leaves[0], pool)
+    path = path_to_root(leaves[0], pool)
     check(
         path is not None,
         f"frame {issued.number}: the certificate issued to "

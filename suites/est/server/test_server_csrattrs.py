@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capture import Frame, PacketCursor
+from harness.capture import PacketCursor
 from harness.protocols.est import codec
+from harness.protocols.est.frames import response_to
 from harness.protocols.est.testbed import ServerDutBed
 from harness.verdicts import check, fail, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "server")
 
 CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"
-
-
-def answer_of(wire: PacketCursor, requirement: str) -> Frame:
-    def match(frame: Frame) -> bool:
-        uri = frame.get("http.response_for.uri") or ""
-        return frame.get("http.response.code") is not None and uri.endswith("/csrattrs")
-
-    return wire.expect_next(match, requirement, "the answer to GET .../csrattrs")
 
 
 def csrattrs_exchange(bed: ServerDutBed, **dut_params: str) -> PacketCursor:
@@ -36,7 +29,9 @@ def test_csrattrs_status(server_bed: ServerDutBed) -> None:
     Response is not available."""
     req = "RFC7030-4.5.2-MUST-01"
     # Step 1: an authenticated tester client sends GET .../csrattrs.
-    answer = answer_of(csrattrs_exchange(server_bed), req)
+    answer = csrattrs_exchange(server_bed).expect_next(
+        response_to(codec.CSRATTRS_OPERATION), req, "the answer to GET .../csrattrs"
+    )
     # Step 2: 200 with a body, or 204/404 without attributes; no other 2xx.
     code = answer.get("http.response.code")
     has_body = bool((answer.get("http.file_data") or "").strip())
@@ -54,7 +49,9 @@ def test_csrattrs_encoding(server_bed: ServerDutBed) -> None:
     "application/csrattrs", and are to be "base64" [RFC2045] encoded."""
     req = "RFC7030-4.5.2-MUST-02"
     # Step 1: GET .../csrattrs.
-    answer = answer_of(csrattrs_exchange(server_bed), req)
+    answer = csrattrs_exchange(server_bed).expect_next(
+        response_to(codec.CSRATTRS_OPERATION), req, "the answer to GET .../csrattrs"
+    )
     if answer.get("http.response.code") != "200":
         inconclusive(
             f"frame {answer.number}: no CSR attributes (status "
@@ -79,7 +76,9 @@ def test_pop_server_asks_challenge_password(server_bed: ServerDutBed) -> None:
     3.5), it MUST include the challengePassword OID in the CSR Attributes Response."""
     req = "RFC7030-4.5.2-MUST-04"
     # Step 1: with the POP-linking policy on, GET .../csrattrs.
-    answer = answer_of(csrattrs_exchange(server_bed, pop="1"), req)
+    answer = csrattrs_exchange(server_bed, pop="1").expect_next(
+        response_to(codec.CSRATTRS_OPERATION), req, "the answer to GET .../csrattrs"
+    )
     check(
         answer.get("http.response.code") == "200",
         f"frame {answer.number}: /csrattrs answered {answer.get('http.response.code')}",

@@ -3,90 +3,29 @@
 from __future__ import annotations
 
 import email.utils
-import time
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from harness.campaign_state import Campaign
-from harness.capture import Frame
+from harness.crypto.certs import spki
 from harness.crypto.pki import CertifiedKey, PrivateKey, generate_key, make_csr
 from harness.protocols.est import codec
 from harness.protocols.est.client import EstClientPeer, EstResponse
+from harness.protocols.est.frames import header, media_type, response_to, wire_certs
+from harness.protocols.est.probes import issued_for, post_waiting
 from harness.protocols.est.testbed import ServerDutBed
-from harness.verdicts import check, fail, inconclusive
+from harness.verdicts import check, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "server")
 
-MAX_PENDING_ROUNDS = 3  # a server in manual-approval mode answers 202 before it issues
-MAX_RETRY_WAIT = 5.0  # bound on one Retry-After wait, so a hostile value cannot hang the run
 SUBJECT = "onboardcheck enroll probe"
-
-
-def response_to(op: str) -> object:
-    """A filter for the HTTP response to the request for operation `op`."""
-
-    def match(frame: Frame) -> bool:
-        uri = frame.get("http.response_for.uri") or ""
-        return frame.get("http.response.code") is not None and uri.endswith(f"/{op}")
-
-    match.__name__ = f"the HTTP response to .../{op}"
-    return match
 
 
 def success_of(op: str) -> object:
     """A filter for a 200 answer to operation `op` (after any 202 of manual approval)."""
     return {"http.response.code": "200", "http.response_for.uri": lambda u: u.endswith(f"/{op}")}
-
-
-def media_type(frame: Frame) -> str:
-    return (frame.get("http.content_type") or "").split(";", 1)[0].strip().lower()
-
-
-def wire_certs(frame: Frame, requirement: str, strict: bool = True) -> list[x509.Certificate]:
-    """The certificates of a certs-only body seen on the wire.
-
-    A broken body fails `requirement` when it is about the body (`strict`); otherwise it
-    is another requirement's verdict and leaves this test without its precondition.
-    """
-    try:
-        return codec.parse_certs_only(codec.b64_decode(frame.get("http.file_data") or ""))
-    except codec.CodecError as exc:
-        reason = f"frame {frame.number}: body is not a base64 certs-only message: {exc}"
-        if not strict:
-            inconclusive(reason)
-        fail(reason, requirement)
-
-
-def header(frame: Frame, name: str) -> str | None:
-    """A response header's value from the decoded header lines."""
-    prefix = f"{name.lower()}:"
-    for line in frame.values("http.response.line"):
-        if line.lower().startswith(prefix):
-            return line[len(prefix) :].strip()
-    return None
-
-
-def post_csr(
-    peer: EstClientPeer,
-    op: str,
-    csr: x509.CertificateSigningRequest,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> EstResponse:
-    """POST a CSR to `op`, waiting out the 202s of a server in manual-approval mode."""
-    sent = {"Content-Type": codec.PKCS10, **(headers or {})}
-    data = body if body is not None else codec.csr_to_body(csr)
-    resp = peer.request("POST", op, sent, data)
-    for _ in range(MAX_PENDING_ROUNDS):
-        if resp.status != 202:
-            break
-        # A missing or unreadable Retry-After is judged by its own test; here wait 1 s.
-        value = resp.header("retry-after") or "1"
-        time.sleep(min(float(value), MAX_RETRY_WAIT) if value.isdigit() else 1.0)
-        resp = peer.request("POST", op, sent, data)
-    return resp
 
 
 def enrolled_peer(bed: ServerDutBed, key: PrivateKey, resp: EstResponse) -> EstClientPeer:
@@ -97,37 +36,6 @@ def enrolled_peer(bed: ServerDutBed, key: PrivateKey, resp: EstResponse) -> EstC
     )
 
 
-def issued_for(key: PrivateKey, resp: EstResponse) -> x509.Certificate:
-    """The certificate of `resp` for `key` (the client's view, only to re-enroll with).
-
-    Extra certificates or a binary body are other tests' verdicts; here they must not
-    stop the re-enrollment, so the body is read leniently.
-    """
-    try:
-        certs = resp.certs()
-    except codec.CodecError:
-        try:
-            certs = codec.parse_certs_only(resp.body)
-        except codec.CodecError as exc:
-            inconclusive(f"the DUT issued no certificate to re-enroll with: {exc}")
-    mine = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    for cert in certs:
-        spki = cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        if spki == mine:
-            return cert
-    inconclusive("the DUT's answer holds no certificate for the CSR's key to re-enroll with")
-
-
-def public_der(key: object) -> bytes:
-    return key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 @pytest.mark.requirement("RFC7030-4.2-MUST-01")
 def test_enroll_and_reenroll_supported(server_bed: ServerDutBed) -> None:
     """EST servers MUST support the /simpleenroll and /simplereenroll functions."""
@@ -135,11 +43,11 @@ def test_enroll_and_reenroll_supported(server_bed: ServerDutBed) -> None:
     # Step 1: an authorized tester client enrolls a fresh key.
     server_bed.start()
     key = generate_key()
-    first = post_csr(server_bed.client(auth="cert"), codec.SIMPLEENROLL, make_csr(key, SUBJECT))
+    first = post_waiting(server_bed.client(auth="cert"), codec.SIMPLEENROLL, make_csr(key, SUBJECT))
     # Step 2: with the certificate it got, it re-enrolls (same subject, new key).
     if first.ok:
         renew = enrolled_peer(server_bed, key, first)
-        post_csr(renew, codec.SIMPLEREENROLL, make_csr(generate_key(), SUBJECT))
+        post_waiting(renew, codec.SIMPLEREENROLL, make_csr(generate_key(), SUBJECT))
     # Step 3: both operations answered 200.
     wire = server_bed.wire()
     for op in (codec.SIMPLEENROLL, codec.SIMPLEREENROLL):
@@ -154,7 +62,9 @@ def test_enroll_success_media_type(server_bed: ServerDutBed) -> None:
     req = "RFC7030-4.2.3-MUST-01"
     # Step 1: enroll a fresh key.
     server_bed.start()
-    post_csr(server_bed.client(auth="cert"), codec.SIMPLEENROLL, make_csr(generate_key(), SUBJECT))
+    post_waiting(
+        server_bed.client(auth="cert"), codec.SIMPLEENROLL, make_csr(generate_key(), SUBJECT)
+    )
     # Step 2: the answer is 200 with Content-Type application/pkcs7-mime.
     wire = server_bed.wire()
     answer = wire.expect_next(success_of(codec.SIMPLEENROLL), req, "a 200 to /simpleenroll")
@@ -173,14 +83,14 @@ def test_enroll_returns_only_issued_cert(server_bed: ServerDutBed) -> None:
     # Step 1: enroll a fresh key.
     server_bed.start()
     key = generate_key()
-    post_csr(server_bed.client(auth="cert"), codec.SIMPLEENROLL, make_csr(key, SUBJECT))
+    post_waiting(server_bed.client(auth="cert"), codec.SIMPLEENROLL, make_csr(key, SUBJECT))
     # Step 2: the body holds exactly one certificate, for the CSR's public key.
     wire = server_bed.wire()
     answer = wire.expect_next(success_of(codec.SIMPLEENROLL), req, "a 200 to /simpleenroll")
     certs = wire_certs(answer, req, strict=False)
     subjects = [c.subject.rfc4514_string() for c in certs]
     check(
-        len(certs) == 1 and public_der(certs[0].public_key()) == public_der(key.public_key()),
+        len(certs) == 1 and spki(certs[0].public_key()) == spki(key.public_key()),
         f"frame {answer.number}: {len(certs)} certificate(s) {subjects}, want only the one "
         "issued for the CSR's key",
         req,
@@ -196,8 +106,8 @@ def test_base64_bodies_regardless_of_transfer_encoding(server_bed: ServerDutBed)
     peer = server_bed.client(auth="cert")
     # Step 1: a base64 CSR labelled Content-Transfer-Encoding: binary, then one unlabelled.
     csr = make_csr(generate_key(), SUBJECT)
-    post_csr(peer, codec.SIMPLEENROLL, csr, headers={"Content-Transfer-Encoding": "binary"})
-    post_csr(peer, codec.SIMPLEENROLL, make_csr(generate_key(), SUBJECT))
+    post_waiting(peer, codec.SIMPLEENROLL, csr, headers={"Content-Transfer-Encoding": "binary"})
+    post_waiting(peer, codec.SIMPLEENROLL, make_csr(generate_key(), SUBJECT))
     peer.cacerts()
     # Step 2: both CSRs are served, and every 200 body is base64 of DER.
     wire = server_bed.wire()
@@ -223,11 +133,11 @@ def test_csr_with_whitespace_accepted(server_bed: ServerDutBed) -> None:
     peer = server_bed.client(auth="cert")
     # Step 1: a CSR wrapped at 64 columns with CRLF, then one with spaces and tabs inside.
     wrapped = make_csr(generate_key(), SUBJECT)
-    post_csr(peer, codec.SIMPLEENROLL, wrapped, body=codec.b64_encode(_der(wrapped), 64))
+    post_waiting(peer, codec.SIMPLEENROLL, wrapped, body=codec.b64_encode(_der(wrapped), 64))
     spaced = make_csr(generate_key(), SUBJECT)
     text = codec.b64_encode(_der(spaced), 0)
     body = b" \t".join(text[i : i + 16] for i in range(0, len(text), 16)) + b"\r\n"
-    post_csr(peer, codec.SIMPLEENROLL, spaced, body=body)
+    post_waiting(peer, codec.SIMPLEENROLL, spaced, body=body)
     # Step 2: each is served like an unwrapped one.
     wire = server_bed.wire()
     codes = [f.get("http.response.code") for f in wire.all(response_to(codec.SIMPLEENROLL))]
@@ -271,7 +181,7 @@ def test_operations_under_well_known(server_bed: ServerDutBed, campaign: Campaig
     # Step 1: request every operation the DUT supports under /.well-known/est/.
     peer.cacerts()
     csr = make_csr(generate_key(), SUBJECT)
-    post_csr(peer, codec.SIMPLEENROLL, csr)
+    post_waiting(peer, codec.SIMPLEENROLL, csr)
     peer.simplereenroll(csr)  # refused or served: only a 404 would miss the path
     claimed = {
         codec.CSRATTRS_OPERATION: "EST-SERVER-CSRATTRS",

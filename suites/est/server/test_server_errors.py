@@ -6,10 +6,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from harness.capture import Frame
 from harness.crypto.pki import generate_key, make_csr
 from harness.evidence import EvidenceDir
 from harness.protocols.est import codec
+from harness.protocols.est.frames import response_to
 from harness.protocols.est.testbed import ServerDutBed
 from harness.verdicts import check
 
@@ -17,17 +17,6 @@ pytestmark = pytest.mark.dut_role("est", "server")
 
 NOT_BASE64 = b"!!! this is not a base64 PKCS#10 request !!!\r\n"
 ERROR_MEDIA = ("application/pkcs7-mime", "text/plain")
-
-
-def answers_to(op: str) -> object:
-    """A filter for the HTTP responses to the requests for operation `op`."""
-
-    def match(frame: Frame) -> bool:
-        uri = frame.get("http.response_for.uri") or ""
-        return frame.get("http.response.code") is not None and uri.endswith(f"/{op}")
-
-    match.__name__ = f"the HTTP response to .../{op}"
-    return match
 
 
 def broken_signature(csr: x509.CertificateSigningRequest) -> bytes:
@@ -54,7 +43,7 @@ def test_bad_csr_signature_refused(server_bed: ServerDutBed) -> None:
     )
     # Step 2: the DUT answers 4xx or 5xx, never 200 or 202.
     wire = server_bed.wire()
-    answer = wire.expect_next(answers_to(codec.SIMPLEENROLL), req, "the answer to the bad CSR")
+    answer = wire.expect_next(response_to(codec.SIMPLEENROLL), req, "the answer to the bad CSR")
     code = answer.get("http.response.code")
     check(is_error(code), f"frame {answer.number}: a CSR with a bad signature got {code}", req)
 
@@ -71,7 +60,7 @@ def test_non_base64_body_refused(server_bed: ServerDutBed) -> None:
     )
     # Step 2: the DUT answers 4xx or 5xx.
     wire = server_bed.wire()
-    answer = wire.expect_next(answers_to(codec.SIMPLEENROLL), req, "the answer to the garbage")
+    answer = wire.expect_next(response_to(codec.SIMPLEENROLL), req, "the answer to the garbage")
     code = answer.get("http.response.code")
     check(is_error(code), f"frame {answer.number}: a non-base64 CSR body got {code}", req)
 
@@ -86,7 +75,7 @@ def test_error_body_is_readable(server_bed: ServerDutBed, evidence: EvidenceDir)
         "POST", codec.SIMPLEENROLL, {"Content-Type": codec.PKCS10}, NOT_BASE64
     )
     wire = server_bed.wire()
-    answer = wire.expect_next(answers_to(codec.SIMPLEENROLL), req, "the error answer")
+    answer = wire.expect_next(response_to(codec.SIMPLEENROLL), req, "the error answer")
     # Step 2: the error is a CMC error, text/plain, or an untyped readable text.
     media = (answer.get("http.content_type") or "").split(";", 1)[0].strip().lower()
     text = answer.get("http.file_data") or ""

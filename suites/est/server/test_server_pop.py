@@ -7,25 +7,14 @@ import ssl
 
 import pytest
 
-from harness.capture import Frame
 from harness.crypto.pki import generate_key, make_csr
 from harness.protocols.est import codec
 from harness.protocols.est.client import EstClientPeer
+from harness.protocols.est.frames import response_to
 from harness.protocols.est.testbed import ServerDutBed
 from harness.verdicts import check, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "server")
-
-
-def answers_to(op: str) -> object:
-    """A filter for the HTTP responses to the requests for operation `op`."""
-
-    def match(frame: Frame) -> bool:
-        uri = frame.get("http.response_for.uri") or ""
-        return frame.get("http.response.code") is not None and uri.endswith(f"/{op}")
-
-    match.__name__ = f"the HTTP response to .../{op}"
-    return match
 
 
 def pop_peer(bed: ServerDutBed) -> EstClientPeer:
@@ -59,7 +48,7 @@ def test_wrong_tls_unique_refused(server_bed: ServerDutBed) -> None:
     enroll_with_password(pop_peer(server_bed), None, wrong=True)
     # Step 2: the DUT refuses it (4xx) and issues nothing.
     wire = server_bed.wire()
-    answer = wire.expect_next(answers_to(codec.SIMPLEENROLL), req, "the answer to the CSR")
+    answer = wire.expect_next(response_to(codec.SIMPLEENROLL), req, "the answer to the CSR")
     code = answer.get("http.response.code") or ""
     check(code.startswith("4"), f"frame {answer.number}: a wrong tls-unique got {code}", req)
 
@@ -75,7 +64,7 @@ def test_missing_tls_unique_refused(server_bed: ServerDutBed) -> None:
     enroll_with_password(peer, None, wrong=False)
     # Step 2: the first is refused (4xx), the second served (200).
     wire = server_bed.wire()
-    codes = [f.get("http.response.code") or "" for f in wire.all(answers_to(codec.SIMPLEENROLL))]
+    codes = [f.get("http.response.code") or "" for f in wire.all(response_to(codec.SIMPLEENROLL))]
     check(
         len(codes) == 2 and codes[0].startswith("4") and codes[1] == "200",
         f"/simpleenroll answered {codes} to [no tls-unique, correct tls-unique]",

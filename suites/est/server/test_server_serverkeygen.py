@@ -6,22 +6,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from harness.capture import Frame, PacketCursor
+from harness.crypto.certs import spki
 from harness.crypto.pki import generate_key, make_csr
 from harness.protocols.est import codec
+from harness.protocols.est.frames import response_to
 from harness.protocols.est.testbed import ServerDutBed
 from harness.verdicts import check, fail, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "server")
 
 SUBJECT = "onboardcheck serverkeygen probe"
-
-
-def answer_of(wire: PacketCursor, requirement: str) -> Frame:
-    def match(frame: Frame) -> bool:
-        uri = frame.get("http.response_for.uri") or ""
-        return frame.get("http.response.code") is not None and uri.endswith("/serverkeygen")
-
-    return wire.expect_next(match, requirement, "the answer to POST .../serverkeygen")
 
 
 def serverkeygen_exchange(bed: ServerDutBed, body: bytes | None = None) -> PacketCursor:
@@ -55,12 +49,6 @@ def parts(answer: Frame, requirement: str, strict: bool = True) -> codec.ServerK
         fail(reason, requirement)
 
 
-def spki(key: object) -> bytes:
-    return key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 @pytest.mark.requirement("RFC7030-4.4.2-MUST-01")
 def test_serverkeygen_multipart(server_bed: ServerDutBed) -> None:
     """If the request is successful, the server response MUST have an HTTP 200 response
@@ -68,7 +56,9 @@ def test_serverkeygen_multipart(server_bed: ServerDutBed) -> None:
     private key data and the other part is the certificate data."""
     req = "RFC7030-4.4.2-MUST-01"
     # Step 1: POST a valid CSR to .../serverkeygen.
-    answer = answer_of(serverkeygen_exchange(server_bed), req)
+    answer = serverkeygen_exchange(server_bed).expect_next(
+        response_to(codec.SERVERKEYGEN), req, "the answer to POST .../serverkeygen"
+    )
     # Step 2: 200, multipart/mixed, one key part and one certs-only part.
     check(
         answer.get("http.response.code") == "200",
@@ -84,7 +74,9 @@ def test_serverkeygen_pkcs8_key(server_bed: ServerDutBed) -> None:
     in an "application/pkcs8" part."""
     req = "RFC7030-4.4.2-MUST-02"
     # Step 1: POST a CSR without encryption attributes to .../serverkeygen.
-    answer = answer_of(serverkeygen_exchange(server_bed), req)
+    answer = serverkeygen_exchange(server_bed).expect_next(
+        response_to(codec.SERVERKEYGEN), req, "the answer to POST .../serverkeygen"
+    )
     check(
         answer.get("http.response.code") == "200",
         f"frame {answer.number}: /serverkeygen answered {answer.get('http.response.code')}",
@@ -118,7 +110,9 @@ def test_serverkeygen_ignores_csr_signature(server_bed: ServerDutBed) -> None:
     csr = make_csr(generate_key(), SUBJECT)
     der = bytearray(csr.public_bytes(serialization.Encoding.DER))
     der[-1] ^= 0x01  # last byte of the signature: still parses, never verifies
-    answer = answer_of(serverkeygen_exchange(server_bed, codec.b64_encode(bytes(der))), req)
+    answer = serverkeygen_exchange(server_bed, codec.b64_encode(bytes(der))).expect_next(
+        response_to(codec.SERVERKEYGEN), req, "the answer to POST .../serverkeygen"
+    )
     # Step 2: served anyway, for the server's key rather than the CSR's.
     check(
         answer.get("http.response.code") == "200",
