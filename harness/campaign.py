@@ -37,7 +37,6 @@ class ProgressPlugin:
             transient=True,
         )
         self.task: Any = None
-        self.counts: dict[str, int] = {}
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.start()
@@ -58,7 +57,6 @@ class VerdictEcho:
 
     def __init__(self, console: Console):
         self.console = console
-        self.counts: dict[str, int] = {}
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -68,7 +66,6 @@ class VerdictEcho:
             return
         verdict = _verdict_of(report)
         if report.when == "call" or not report.passed:
-            self.counts[verdict] = self.counts.get(verdict, 0) + 1
             colour = _COLOURS.get(verdict, "white")
             self.console.print(f"[{colour}]{verdict:>14}[/] {report.nodeid}")
 

@@ -130,6 +130,7 @@ class Campaign:
         self.protocols: list[str] = []
         self.work = out / ".work"
         self.gate_inconclusive = True
+        self.started = iso()
 
     @classmethod
     def from_options(cls, config: pytest.Config) -> Campaign:
@@ -195,7 +196,7 @@ class Campaign:
         return {
             "harness": {"name": "onboardcheck", "version": __version__},
             "protocol": protocol,
-            "started": getattr(self, "_started", None) or iso(),
+            "started": self.started,
             "finished": finished,
             "dut": {
                 "profile": str(self.dut.path) if self.dut.path else (self.dut_spec or "builtin"),
@@ -219,8 +220,6 @@ class Campaign:
         }
 
     def _write_campaign(self, protocol: str, finished: str | None) -> None:
-        if not hasattr(self, "_started"):
-            self._started = iso()
         data = self._campaign_json(protocol, finished)
         target = self.protocol_dir(protocol) / "campaign.json"
         tmp = target.with_suffix(".tmp")
@@ -236,22 +235,17 @@ class Campaign:
 
     def finish(self, interrupted: bool) -> int:
         """Close the campaign, render the reports; return the gate's exit code."""
-        from harness.report import gate, render_all
+        from harness.report import render_all
 
         code = 0
         for protocol in self.protocols:
             self._write_campaign(protocol, finished=None if interrupted else iso())
             try:
-                report = render_all(
-                    self.protocol_dir(protocol), fail_on_inconclusive=self.gate_inconclusive
-                )
+                report = render_all(self.protocol_dir(protocol))  # judged as campaign.json says
             except (InputError, OSError, ValueError) as exc:
                 print(f"onboardcheck: cannot render the {protocol} report: {exc}", file=sys.stderr)
                 code = max(code, 1)
                 continue
-            result = gate(
-                report, levels=self.gate_levels, fail_on_inconclusive=self.gate_inconclusive
-            )
-            code = max(code, result.exit_code)
+            code = max(code, report.gate.exit_code)
         shutil.rmtree(self.work, ignore_errors=True)
         return code

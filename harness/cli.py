@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,7 +94,7 @@ def _list(args: argparse.Namespace, console: Console) -> int:
 
 
 def _report(folder: Path, console: Console) -> int:
-    from harness.report import gate, render_all
+    from harness.report import render_all
 
     targets = (
         [folder]
@@ -107,11 +106,8 @@ def _report(folder: Path, console: Console) -> int:
         return EXIT_USAGE
     code = EXIT_OK
     for target in targets:
-        strict = bool(json.loads((target / "campaign.json").read_text()).get(
-            "gate_fails_on_inconclusive", True))  # fmt: skip
-        report = render_all(target, fail_on_inconclusive=strict)
-        levels = tuple(report.campaign.get("gate") or ("MUST", "MUST NOT"))
-        result = gate(report, levels=levels, fail_on_inconclusive=strict)
+        report = render_all(target)  # judged with the gate settings campaign.json records
+        result = report.gate
         console.print(f"{target}/report.html  gate: {'passed' if result.passed else 'FAILED'}")
         code = max(code, result.exit_code)
     return code

@@ -310,6 +310,3 @@ def quote(campaign: Campaign, request: pytest.FixtureRequest) -> Any:
     protocol = _suite_protocol(request.node) or ""
     return campaign.catalogue(protocol).quote
 
-
-def elapsed(item: pytest.Item) -> float:
-    return time.time() - item.stash.get(STARTED, time.time())

@@ -93,12 +93,13 @@ def render_all(
     model_path: Path | None = None,
     levels: Sequence[str] | None = None,
     fail_on_error: bool = True,
-    fail_on_inconclusive: bool = False,
+    fail_on_inconclusive: bool | None = None,
     catalogue: CatalogueLike | None = None,
 ) -> CampaignReport:
     """Load a protocol folder, judge it, and write report.json, report.html, junit.xml into it.
 
-    ``levels`` defaults to the levels campaign.json names under ``gate``.
+    ``levels`` defaults to the levels campaign.json names under ``gate``, and
+    ``fail_on_inconclusive`` to its ``gate_fails_on_inconclusive`` (false when absent).
     The gate's result is on ``report.gate``.
     """
     # Imported here: the renderers import this module for the gate.
@@ -112,7 +113,9 @@ def render_all(
         report,
         levels=tuple(levels) if levels is not None else tuple(report.campaign.gate_levels),
         fail_on_error=fail_on_error,
-        fail_on_inconclusive=fail_on_inconclusive,
+        fail_on_inconclusive=bool(report.campaign.get("gate_fails_on_inconclusive", False))
+        if fail_on_inconclusive is None
+        else fail_on_inconclusive,
     )
     write_json(report, protocol_dir / "report.json")
     write_html(report, protocol_dir / "report.html")
