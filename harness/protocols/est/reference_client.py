@@ -487,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Reference EST client; parameters come from ONBOARDCHECK_* variables.",
     )
     parser.add_argument("action", choices=P.ACTIONS)
-    parser.add_argument("--mutant", help="run a named client mutant (see mutants.py)")
+    parser.add_argument("--mutant", help="run a named client mutant (see est/mutants/client.py)")
     args = parser.parse_args(argv)
     try:
         params = EstClientParams.from_env()

@@ -6,7 +6,7 @@ version) and returns the reply to send. `server.py` does TLS and HTTP around it.
 
 Two kinds of deviation from the spec are consulted here, at named points only:
 `ServerBehaviour` (knobs a test turns to probe a client DUT) and `ServerQuirks`
-(the hooks mutants use to break one requirement each; see mutants.py).
+(the hooks mutants use to break one requirement each; see mutants/server.py).
 """
 
 from __future__ import annotations

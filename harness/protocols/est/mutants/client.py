@@ -1,0 +1,151 @@
+"""Mutants of the reference EST client: broken clients that show the client suite's
+tests can fail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.protocols.est.mutants.base import WRONG_MEDIA_TYPE, Mutant
+from harness.protocols.est.reference_client import ClientQuirks
+
+
+def _quirk(**changes: object) -> Callable[[ClientQuirks], None]:
+    def apply(quirks: ClientQuirks) -> None:
+        for name, value in changes.items():
+            if not hasattr(quirks, name):
+                raise AttributeError(f"no client hook named {name!r}")
+            setattr(quirks, name, value)
+
+    return apply
+
+
+def _client(
+    name: str, breaks: list[str], description: str, apply: Callable[[ClientQuirks], None]
+) -> tuple[str, Mutant[ClientQuirks]]:
+    return name, Mutant(name, breaks, description, apply)
+
+
+# Server authorization (§3.6) rests on certificate validation (§3.3.1) and the URI check
+# (§3.6.1): a client that skips or abandons either talks to servers it must not, so it
+# also sends credentials (§3.2.3) and accepts answers (§3.6) there.
+UNVERIFIED_SERVER = [
+    "RFC7030-3.3.1-MUST-01",
+    "RFC7030-3.6-MUST-01",
+    "RFC7030-3.6.1-MUST-01",
+    "RFC7030-3.2.3-MUST-NOT-01",
+]
+
+CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
+    [
+        _client(
+            "no-server-auth",
+            list(UNVERIFIED_SERVER),
+            "Does not validate the server's certificate at all (accepts any TLS server).",
+            _quirk(verify_server=False),
+        ),
+        _client(
+            "no-hostname-check",
+            ["RFC7030-3.6.1-MUST-01", "RFC7030-3.6-MUST-01"],
+            "Validates the chain but not that the certificate names the URL's host "
+            "(RFC 6125 check skipped).",
+            _quirk(check_hostname=False),
+        ),
+        _client(
+            "basic-to-unverified-server",
+            list(UNVERIFIED_SERVER),
+            "When the server's certificate is rejected it carries on unverified and answers "
+            "the server's 401 Basic challenge with its password.",
+            _quirk(fallback_unverified=True),
+        ),
+        _client(
+            "wrong-csr-content-type",
+            ["RFC7030-4.2.1-MUST-01"],
+            f"POSTs the CSR with Content-Type {WRONG_MEDIA_TYPE} instead of application/pkcs10.",
+            _quirk(csr_content_type=WRONG_MEDIA_TYPE),
+        ),
+        _client(
+            "csr-not-base64",
+            # RFC 7030 §4.2.1 itself names the base64 encoding of the PKCS#10 body
+            ["RFC8951-3-MUST-02", "RFC7030-4.2.1-MUST-01"],
+            "POSTs the CSR as binary DER instead of base64.",
+            _quirk(csr_base64=False),
+        ),
+        _client(
+            "accepts-binary-der",
+            ["RFC8951-3-MUST-02"],
+            "Installs a certs-only answer sent as binary DER instead of refusing it as not base64.",
+            _quirk(require_base64=False),
+        ),
+        _client(
+            "ignores-retry-after",
+            ["RFC7030-4.2.3-MUST-05"],
+            "After a 202 it retries at once instead of waiting at least Retry-After.",
+            _quirk(honour_retry_after=False),
+        ),
+        _client(
+            "reenroll-changes-subject",
+            ["RFC7030-4.2.2-MUST-01"],
+            "Re-enrolls with a different subject than the certificate being renewed.",
+            _quirk(keep_reenroll_identity=False),
+        ),
+        _client(
+            "pop-stale-tls-unique",
+            ["RFC7030-3.5-MUST-03"],
+            "Puts the tls-unique of an earlier connection into challengePassword instead of "
+            "the one of the connection carrying the CSR.",
+            _quirk(pop_from_other_connection=True),
+        ),
+        _client(
+            "csr-signed-with-other-key",
+            ["RFC7030-4.2.1-MUST-02"],
+            "Signs the first CSR of each request with a key other than the one it certifies; "
+            "after the server's 400 it sends a properly signed CSR (so enrollment completes).",
+            _quirk(csr_signed_by_other_key=True),
+        ),
+        _client(
+            "reenroll-with-idevid",
+            ["RFC7030-3.3.2-MUST-03"],
+            "Re-enrolls over a TLS connection authenticated with the IDevID instead of the "
+            "certificate being renewed.",
+            _quirk(reenroll_with_idevid=True),
+        ),
+        _client(
+            "cacerts-error-installs",
+            ["RFC7030-4.1.3-MUST-02"],
+            "Writes its explicit TA store before looking at the /cacerts status: a non-200 "
+            "answer leaves the bootstrap trust anchor installed as explicit TA.",
+            _quirk(install_cacerts_on_error=True),
+        ),
+        _client(
+            "cacerts-no-path-validation",
+            ["RFC7030-4.1.3-MUST-07"],
+            "Installs every /cacerts certificate, also those without a path to its trust anchor.",
+            _quirk(validate_cacerts=False),
+        ),
+        _client(
+            "strict-base64",
+            ["RFC8951-3.1-SHOULD-02"],
+            "Takes base64 bodies with LF line breaks only; refuses spaces, tabs and CR in them.",
+            _quirk(tolerate_blanks=False),
+        ),
+        _client(
+            "pop-nonempty-challenge",
+            ["RFC7030-3.5-MUST-02"],
+            "Puts a fixed enrollment secret into challengePassword when not linking tls-unique, "
+            "where the attribute must be absent or empty.",
+            _quirk(fixed_challenge=b"est-enrollment-secret"),
+        ),
+        _client(
+            "skips-cacerts",
+            ["RFC7030-4.2-SHOULD-01"],
+            "Enrolls from an empty state without fetching /cacerts first.",
+            _quirk(fetch_cacerts_first=False),
+        ),
+        _client(
+            "skips-csrattrs",
+            ["RFC7030-4.5-SHOULD-01"],
+            "Builds the CSR without requesting /csrattrs (uses only what it stored before).",
+            _quirk(fetch_csrattrs_first=False),
+        ),
+    ]
+)
