@@ -15,17 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 from harness import __version__
 from harness.errors import ProfileError
+from harness.yamlsrc import FieldPath, dotted, load_yaml
 
 SCHEMA_VERSION = 1
 # A profile is a few hundred lines; the cap keeps a mistaken path (a capture, an image)
 # from being read whole into memory.
 MAX_PROFILE_BYTES = 1024 * 1024
-# Aliases can make a small document expand exponentially when walked.
-MAX_NODES = 20_000
 
 ADAPTERS = ("builtin", "process", "manual")
 PLANNED_ADAPTERS = ("container", "http")
@@ -37,7 +34,7 @@ CREDENTIAL_STRINGS = ("username", "password")
 DEFAULT_TIMEOUT = 60.0
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
-Path_ = tuple[str | int, ...]
+Path_ = FieldPath
 
 
 @dataclass
@@ -136,15 +133,8 @@ def load_profile(
 ) -> DutProfile:
     """Read and validate a profile. `known_protocols`: the protocols that have a suite
     (a mapping gives each one's role names); None accepts any protocol name."""
-    path = Path(path)
-    text = _read_text(path)
-    node = _compose(path, text)
-    lines: dict[Path_, int] = {(): 1}
-    _walk(path, node, (), lines, [0])
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:  # compose succeeded, so this is a constructor problem
-        _file_error(path, f"not valid YAML: {exc}", _mark_line(exc))
+    src = load_yaml(path, ProfileError, "DUT profile", MAX_PROFILE_BYTES)
+    path, lines, data = src.path, src.lines, src.data
     return _Checker(path, lines, known_protocols).profile(data)
 
 
@@ -206,93 +196,6 @@ def validate_ics(
             fail(f"{answer!r} is not one of {', '.join(map(repr, values))}")
 
 
-# -- reading the file ------------------------------------------------------------------------
-
-
-def _file_error(path: Path, message: str, line: int | None = None) -> NoReturn:
-    raise ProfileError(path, "(file)", message, line)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_PROFILE_BYTES + 1)
-    except FileNotFoundError:
-        _file_error(path, "file not found")
-    except IsADirectoryError:
-        _file_error(path, "is a folder, not a profile file")
-    except OSError as exc:
-        _file_error(path, f"cannot read: {exc.strerror or exc}")
-    if len(raw) > MAX_PROFILE_BYTES:
-        _file_error(path, f"larger than {MAX_PROFILE_BYTES // 1024} KiB: not a DUT profile")
-    if b"\x00" in raw:
-        _file_error(path, "binary data (NUL bytes), not a YAML text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        _file_error(path, f"not UTF-8 text (bad byte at offset {exc.start})")
-    if not text.strip():
-        _file_error(path, "empty file: expected a DUT profile (a YAML mapping)")
-    return text
-
-
-def _mark_line(exc: yaml.YAMLError) -> int | None:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    return mark.line + 1 if mark is not None else None
-
-
-def _compose(path: Path, text: str) -> yaml.Node:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.composer.ComposerError as exc:  # e.g. several documents
-        _file_error(path, f"not a single YAML document: {exc.problem}", _mark_line(exc))
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
-        _file_error(path, f"not valid YAML: {problem}", _mark_line(exc))
-    if not isinstance(node, yaml.MappingNode):
-        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
-        _file_error(path, f"the document is {kind}; a DUT profile is a YAML mapping", 1)
-    return node
-
-
-def _walk(
-    path: Path, node: yaml.Node, at: Path_, lines: dict[Path_, int], count: list[int]
-) -> None:
-    """Record the line of every field; reject what YAML accepts silently but a profile
-    must not have (duplicate keys, non-string keys) and alias bombs."""
-    count[0] += 1
-    if count[0] > MAX_NODES:
-        _file_error(path, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
-    if isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.setdefault((*at, index), item.start_mark.line + 1)
-            _walk(path, item, (*at, index), lines, count)
-    elif isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            where = _dotted((*at, str(key_node.value)))
-            if key_node.tag != "tag:yaml.org,2002:str" or not isinstance(key_node.value, str):
-                raise ProfileError(
-                    path, where, "keys must be strings (YAML reads this key as "
-                    f"{key_node.tag.rpartition(':')[2]}); quote it", line
-                )
-            if key_node.value in seen:
-                raise ProfileError(
-                    path, where, f"duplicate key (first at line {seen[key_node.value]})", line
-                )
-            seen[key_node.value] = line
-            lines[(*at, key_node.value)] = line
-            _walk(path, value_node, (*at, key_node.value), lines, count)
-
-
-def _dotted(at: Path_) -> str:
-    out = ""
-    for part in at:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
 def _suggest(word: str, choices: Collection[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -316,7 +219,7 @@ class _Checker:
         probe = at
         while probe not in self.lines:  # a missing key: point at its parent mapping
             probe = probe[:-1]
-        raise ProfileError(self.path, _dotted(at) or "(document)", message, self.lines[probe])
+        raise ProfileError(self.path, dotted(at) or "(document)", message, self.lines[probe])
 
     def mapping(
         self, value: Any, at: Path_, required: Collection[str] = (), optional: Collection[str] = ()
@@ -373,7 +276,7 @@ class _Checker:
         identity = Identity(**{k: self.string(ident[k], ("identity", k)) for k in ident})
         protocols = self.protocols(top["protocols"])
         profile = DutProfile(self.path, identity, protocols, self.control(top["control"]))
-        profile.lines = {_dotted(at): line for at, line in self.lines.items() if at}
+        profile.lines = {dotted(at): line for at, line in self.lines.items() if at}
         return profile
 
     def protocols(self, value: Any) -> dict[str, ProtocolSection]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import CatalogueError, ProfileError
-from harness.yamlsrc import load_yaml
+from harness.yamlsrc import FieldPath, dotted, load_yaml
 
 TYPES = {"bool": bool, "int": int, "str": str, "choice": str}
 
@@ -33,26 +33,26 @@ class IcsOption:
 
 
 def load_ics(path: Path | str) -> dict[str, IcsOption]:
-    src = load_yaml(path, CatalogueError)
+    src = load_yaml(path, CatalogueError, "ICS file")
     data = src.data
     if not isinstance(data, dict) or not isinstance(data.get("options"), list):
-        raise CatalogueError(src.path, "options", "must be a list of ICS options", src.line(""))
+        raise CatalogueError(src.path, "options", "must be a list of ICS options", src.line(()))
     options: dict[str, IcsOption] = {}
 
-    def err(field: str, message: str) -> CatalogueError:
-        return CatalogueError(src.path, field, message, src.line(field))
+    def err(at: FieldPath, message: str) -> CatalogueError:
+        return CatalogueError(src.path, dotted(at), message, src.line(at))
 
     for index, entry in enumerate(data["options"]):
-        where = f"options.{index}"
+        where: FieldPath = ("options", index)
         if not isinstance(entry, dict):
             raise err(where, "each option must be a mapping")
         for key in ("id", "question", "type"):
             if not isinstance(entry.get(key), str):
-                raise err(f"{where}.{key}", f"'{key}' is missing")
+                raise err((*where, key), f"'{key}' is missing")
         if entry["type"] not in TYPES:
-            raise err(f"{where}.type", f"unknown type {entry['type']!r}")
+            raise err((*where, "type"), f"unknown type {entry['type']!r}")
         if entry["id"] in options:
-            raise err(f"{where}.id", f"duplicate id {entry['id']!r}")
+            raise err((*where, "id"), f"duplicate id {entry['id']!r}")
         option = IcsOption(
             id=entry["id"],
             question=entry["question"],
@@ -63,7 +63,7 @@ def load_ics(path: Path | str) -> dict[str, IcsOption]:
         )
         if option.default is not None and not option.accepts(option.default):
             msg = f"default {option.default!r} is not a {option.type}"
-            raise err(f"{where}.default", msg)
+            raise err((*where, "default"), msg)
         options[option.id] = option
     return options
 

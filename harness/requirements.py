@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import CatalogueError
-from harness.yamlsrc import YamlSource, load_yaml
+from harness.yamlsrc import FieldPath, YamlSource, dotted, load_yaml
 
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
 OBSERVABLE = ("wire", "state", "not-testable")
@@ -68,51 +68,55 @@ class Catalogue:
         return req.quoted() if req else f"{req_id} (not in the {self.protocol} catalogue)"
 
 
-def _err(src: YamlSource, dotted: str, message: str) -> CatalogueError:
-    return CatalogueError(src.path, dotted, message, src.line(dotted))
+def _err(src: YamlSource, at: FieldPath, message: str) -> CatalogueError:
+    return CatalogueError(src.path, dotted(at) or "(document)", message, src.line(at))
 
 
-def _text(src: YamlSource, entry: dict[str, Any], where: str, key: str, required: bool) -> str:
+def _text(
+    src: YamlSource, entry: dict[str, Any], where: FieldPath, key: str, required: bool
+) -> str:
     value = entry.get(key)
     if value is None or value == "":
         if required:
-            raise _err(src, f"{where}.{key}" if key in entry else where, f"'{key}' is missing")
+            raise _err(src, (*where, key) if key in entry else where, f"'{key}' is missing")
         return ""
     if not isinstance(value, str | int | float):
-        raise _err(src, f"{where}.{key}", f"'{key}' must be text, not {type(value).__name__}")
+        raise _err(src, (*where, key), f"'{key}' must be text, not {type(value).__name__}")
     return str(value).strip()
 
 
-def _requirement(src: YamlSource, entry: Any, where: str, specs: dict[str, Any]) -> Requirement:
+def _requirement(
+    src: YamlSource, entry: Any, where: FieldPath, specs: dict[str, Any]
+) -> Requirement:
     if not isinstance(entry, dict):
         raise _err(src, where, "each requirement must be a mapping")
     unknown = sorted(set(entry) - _FIELDS)
     if unknown:
-        raise _err(src, f"{where}.{unknown[0]}", f"unknown field '{unknown[0]}'")
+        raise _err(src, (*where, unknown[0]), f"unknown field '{unknown[0]}'")
     req_id = _text(src, entry, where, "id", True)
     if not ID_PATTERN.match(req_id):
-        raise _err(src, f"{where}.id", f"'{req_id}' is not of the form SPEC-SECTION-LEVEL-NN")
+        raise _err(src, (*where, "id"), f"'{req_id}' is not of the form SPEC-SECTION-LEVEL-NN")
     spec = _text(src, entry, where, "spec", True)
     if spec not in specs:
-        raise _err(src, f"{where}.spec", f"spec '{spec}' is not listed under 'specs'")
+        raise _err(src, (*where, "spec"), f"spec '{spec}' is not listed under 'specs'")
     level = _text(src, entry, where, "level", True).upper()
     if level not in LEVELS:
-        raise _err(src, f"{where}.level", f"level '{level}' is not one of {', '.join(LEVELS)}")
+        raise _err(src, (*where, "level"), f"level '{level}' is not one of {', '.join(LEVELS)}")
     observable = _text(src, entry, where, "observable", True)
     if observable not in OBSERVABLE:
-        raise _err(src, f"{where}.observable", f"'{observable}' is not one of {OBSERVABLE}")
+        raise _err(src, (*where, "observable"), f"'{observable}' is not one of {OBSERVABLE}")
     why = _text(src, entry, where, "why", False)
     if observable == "not-testable" and not why:
         raise _err(src, where, "a not-testable requirement needs 'why'")
     phase = _text(src, entry, where, "phase", True)
     if phase not in PHASES:
-        raise _err(src, f"{where}.phase", f"phase '{phase}' is not one of {', '.join(PHASES)}")
+        raise _err(src, (*where, "phase"), f"phase '{phase}' is not one of {', '.join(PHASES)}")
     ics = entry.get("ics") or []
     if not isinstance(ics, list) or not all(isinstance(i, str) for i in ics):
-        raise _err(src, f"{where}.ics", "'ics' must be a list of ICS option ids")
+        raise _err(src, (*where, "ics"), "'ics' must be a list of ICS option ids")
     paraphrase = entry.get("paraphrase", False)
     if not isinstance(paraphrase, bool):
-        raise _err(src, f"{where}.paraphrase", "'paraphrase' must be true or false")
+        raise _err(src, (*where, "paraphrase"), "'paraphrase' must be true or false")
     return Requirement(
         id=req_id,
         spec=spec,
@@ -132,26 +136,26 @@ def _requirement(src: YamlSource, entry: Any, where: str, specs: dict[str, Any])
 
 def load_catalogue(path: Path | str) -> Catalogue:
     """Load and validate a catalogue; any problem is a CatalogueError naming file, line, field."""
-    src = load_yaml(path, CatalogueError)
+    src = load_yaml(path, CatalogueError, "requirement catalogue", 4 * 1024 * 1024)
     data = src.data
     if not isinstance(data, dict):
-        raise _err(src, "", "must be a mapping of 'protocol', 'specs', 'requirements'")
+        raise _err(src, (), "must be a mapping of 'protocol', 'specs', 'requirements'")
     protocol = data.get("protocol")
     if not isinstance(protocol, str) or not protocol:
-        raise _err(src, "protocol", "'protocol' is missing")
+        raise _err(src, ("protocol",), "'protocol' is missing")
     specs = data.get("specs")
     if not isinstance(specs, dict) or not specs:
-        raise _err(src, "specs", "'specs' must map spec names to their title and url")
+        raise _err(src, ("specs",), "'specs' must map spec names to their title and url")
     entries = data.get("requirements")
     if not isinstance(entries, list) or not entries:
-        raise _err(src, "requirements", "'requirements' must be a non-empty list")
+        raise _err(src, ("requirements",), "'requirements' must be a non-empty list")
     seen: dict[str, int] = {}
     requirements = []
     for index, entry in enumerate(entries):
-        req = _requirement(src, entry, f"requirements.{index}", specs)
+        req = _requirement(src, entry, ("requirements", index), specs)
         if req.id in seen:
             first = seen[req.id]
-            where = f"requirements.{index}.id"
+            where = ("requirements", index, "id")
             raise _err(src, where, f"duplicate id '{req.id}' (see entry {first})")
         seen[req.id] = index
         requirements.append(req)
