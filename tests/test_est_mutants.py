@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import socket
+import ssl
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ from harness.protocols.est.server import (
 )
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "suites" / "est" / "requirements.yaml"
+_DER = serialization.Encoding.DER
 CSRATTRS = codec.encode_csrattrs([codec.CsrAttr("1.2.840.113549.1.9.7")])
 
 
@@ -153,6 +157,93 @@ def _bad_signature(op: str) -> Probe:
     return probe
 
 
+def _cacerts_subjects(w: World, s: EstServerPeer) -> object:
+    return sorted(c.subject.rfc4514_string() for c in w.client(s).cacerts().certs())
+
+
+def _reenroll_same_subject(w: World, s: EstServerPeer) -> object:
+    csr = make_csr(generate_key(), "dev-renew", sans=["dev-renew.example"])
+    return w.client(s, w.renewable).simplereenroll(csr).status
+
+
+def _serverkeygen_key_media(w: World, s: EstServerPeer) -> object:
+    resp = w.client(s, w.idevid).serverkeygen(make_csr(generate_key(), "d"))
+    return codec.parse_serverkeygen_response(resp.content_type or "", resp.body).key_media_type
+
+
+def _csrattrs_status(w: World, s: EstServerPeer) -> object:
+    return w.client(s, w.idevid).csrattrs().status
+
+
+def _csrattrs_oids(w: World, s: EstServerPeer) -> object:
+    body = w.client(s, w.idevid).csrattrs().body
+    return [item.oid for item in codec.parse_csrattrs(codec.b64_decode(body))]
+
+
+def _blank_csr_statuses(w: World, s: EstServerPeer) -> object:
+    text = codec.b64_encode(make_csr(generate_key(), "d").public_bytes(_DER), 0)
+    spaced = b" \t".join(text[i : i + 16] for i in range(0, len(text), 16))
+    lines = codec.b64_encode(make_csr(generate_key(), "d").public_bytes(_DER), 64)
+    c, headers = w.client(s, w.idevid), {"Content-Type": codec.PKCS10}
+    return [c.request("POST", codec.SIMPLEENROLL, headers, b).status for b in (spaced, lines)]
+
+
+def _error_media(w: World, s: EstServerPeer) -> object:
+    headers = {"Content-Type": codec.PKCS10}
+    resp = w.client(s, w.idevid).request("POST", codec.SIMPLEENROLL, headers, b"!!not base64!!")
+    return resp.status, resp.media_type
+
+
+def _second_handshake_resumed(w: World, s: EstServerPeer) -> object:
+    peer, session = w.client(s), None
+    for _ in range(2):
+        with (
+            socket.create_connection((peer.host, peer.port), timeout=5) as raw,
+            peer.context.wrap_socket(raw, server_hostname=peer.host, session=session) as tls,
+        ):
+            tls.sendall(f"GET {peer.path_of(codec.CACERTS)} HTTP/1.1\r\n".encode())
+            tls.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+            while tls.recv(65536):  # TLS 1.3 tickets arrive after the handshake
+                pass
+            resumed, session = tls.session_reused, tls.session
+    return resumed
+
+
+def _server_cert_key_cert_sign(w: World, s: EstServerPeer) -> object:
+    peer = w.client(s)  # verifies the chain and the hostname
+    with (
+        socket.create_connection((peer.host, peer.port), timeout=5) as raw,
+        peer.context.wrap_socket(raw, server_hostname=peer.host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    cert = x509.load_der_x509_certificate(der)
+    return cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+
+
+def _well_known_cacerts(w: World, s: EstServerPeer) -> object:
+    return w.client(s).request("GET", f"{codec.WELL_KNOWN}/{codec.CACERTS}").status
+
+
+def _weak_tls(ciphers: str, version: ssl.TLSVersion) -> Probe:
+    def probe(w: World, s: EstServerPeer) -> object:
+        peer = w.client(s)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            peer.context.set_ciphers(f"{ciphers}:@SECLEVEL=0")
+            peer.context.minimum_version = min(version, ssl.TLSVersion.TLSv1_2)
+            peer.context.maximum_version = version
+        resp = peer.cacerts()
+        return resp.status, resp.tls_version
+
+    return probe
+
+
+def _cert_auth(w: World, s: EstServerPeer) -> object:
+    status = w.client(s, w.idevid).simpleenroll(make_csr(generate_key(), "d")).status
+    return status, s.exchanges[-1].client_subject
+
+
 # name -> (probe, reference value, mutant value, server behaviour both run with)
 SERVER_CASES: dict[str, tuple[Probe, object, object, ServerBehaviour | None]] = {
     "cacerts-wrong-media-type": (
@@ -198,6 +289,61 @@ SERVER_CASES: dict[str, tuple[Probe, object, object, ServerBehaviour | None]] = 
         None,
     ),
     "serverkeygen-checks-csr-key": (_bad_signature(codec.SERVERKEYGEN), 200, 400, None),
+    "cacerts-status-203": (_anon_status(codec.CACERTS), 200, 203, None),
+    "cacerts-without-root": (
+        _cacerts_subjects,
+        ["CN=onboardcheck EST CA", "CN=onboardcheck Test Root"],
+        ["CN=onboardcheck EST CA"],
+        None,
+    ),
+    "cacerts-without-issuer": (
+        _cacerts_subjects,
+        ["CN=onboardcheck EST CA", "CN=onboardcheck Test Root"],
+        ["CN=onboardcheck Test Root"],
+        None,
+    ),
+    "no-simplereenroll": (_reenroll_same_subject, 200, 501, None),
+    "serverkeygen-key-not-pkcs8": (
+        _serverkeygen_key_media,
+        codec.PKCS8,
+        codec.PKCS7_SERVER_GENERATED_KEY,
+        None,
+    ),
+    "csrattrs-status-203": (_csrattrs_status, 200, 203, None),
+    "csrattrs-no-challenge-password": (
+        _csrattrs_oids,
+        ["1.2.840.113549.1.9.7"],
+        [],
+        ServerBehaviour(require_pop=True),
+    ),
+    "csr-blanks-refused": (_blank_csr_statuses, [200, 200], [400, 200], None),
+    "error-wrong-media-type": (
+        _error_media,
+        (400, "text/plain"),
+        (400, "application/octet-stream"),
+        None,
+    ),
+    "no-session-resumption": (_second_handshake_resumed, True, False, None),
+    "server-cert-key-cert-sign": (_server_cert_key_cert_sign, False, True, None),
+    "not-under-well-known": (_well_known_cacerts, 200, 404, None),
+    "accepts-tls-1-0": (
+        _weak_tls("ALL", ssl.TLSVersion.TLSv1),
+        (0, None),
+        (200, "TLSv1"),
+        None,
+    ),
+    "accepts-null-anon-suites": (
+        _weak_tls("eNULL:aNULL", ssl.TLSVersion.TLSv1_2),
+        (0, None),
+        (200, "TLSv1.2"),
+        None,
+    ),
+    "no-client-cert-auth": (
+        _cert_auth,
+        (200, "2.5.4.5=SN-0001,CN=SN-0001"),
+        (200, None),
+        None,
+    ),
 }
 
 
@@ -440,6 +586,10 @@ def test_skips_a_request_before_enroll(
 
 def test_every_client_mutant_has_a_check() -> None:
     checked = {
+        "cacerts-get-with-body",
+        "cacerts-keeps-roots-only",
+        "copies-unknown-csrattrs",
+        "tls-1-0-first",
         "csr-signed-with-other-key",
         "reenroll-with-idevid",
         "cacerts-error-installs",

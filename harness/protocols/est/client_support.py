@@ -1,26 +1,33 @@
 """Helpers of the reference EST client (`reference_client.py`) that need no connection.
 
 Errors the client reports, loading credentials, picking the issued certificate,
-path validation of /cacerts (RFC 7030 §4.1.3), reading CSR attributes (§4.5.2) and
-HTTP header parsing. Kept apart so the client module stays a readable size.
+path validation of /cacerts (RFC 7030 §4.1.3), reading CSR attributes (§4.5.2),
+HTTP header parsing and the pieces some mutants bend the client with (re-signed CSRs,
+copied CSR attributes, a kept part of /cacerts, a TLS 1.0 context). Kept apart so the
+client module stays a readable size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import ssl
+import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from asn1crypto import csr as asn1_csr
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AttributeOID
 
-from harness.crypto.certs import cert_for_key, has_issuer_in
-from harness.crypto.pki import CertifiedKey, KeyType
+from harness.crypto.certs import cert_for_key, has_issuer_in, issued_by
+from harness.crypto.pki import CertifiedKey, KeyType, PrivateKey
 from harness.errors import OnboardcheckError
 from harness.protocols.est import codec
+from harness.protocols.est.client import EstResponse
 
 # CSR attribute OIDs the client understands (RFC 7030 §4.5.2, Appendix A.2).
 CHALLENGE_PASSWORD = AttributeOID.CHALLENGE_PASSWORD.dotted_string
@@ -44,7 +51,12 @@ class CsrPlan:
 
     key_type: KeyType = "p256"
     challenge_password: bool = False  # the server asks for §3.5 linking
-    ignored: int = 0  # items the client did not recognise (RFC 7030 §4.5.2 MUST-03)
+    unknown: list[codec.CsrAttr] = field(default_factory=list)  # not recognised (§4.5.2)
+
+    @property
+    def ignored(self) -> int:
+        """How many items the client did not recognise (RFC 7030 §4.5.2 MUST-03)."""
+        return len(self.unknown)
 
 
 def csr_plan(items: Iterable[codec.CsrAttr]) -> CsrPlan:
@@ -57,12 +69,18 @@ def csr_plan(items: Iterable[codec.CsrAttr]) -> CsrPlan:
             if curves:
                 plan.key_type = curves[0]
             else:
-                plan.ignored += 1
+                plan.unknown.append(item)
         elif item.oid == RSA_ENCRYPTION:
             plan.key_type = "rsa2048"
         else:
-            plan.ignored += 1
+            plan.unknown.append(item)
     return plan
+
+
+def copied_attributes(plan: CsrPlan) -> list[tuple[x509.ObjectIdentifier, bytes]]:
+    """Mutant only: every unrecognised csrattrs item as a CSR attribute of the same OID
+    (value: the item's OID text), where RFC 7030 §4.5.2 says to ignore them."""
+    return [(x509.ObjectIdentifier(item.oid), item.oid.encode()) for item in plan.unknown]
 
 
 def _value_oids(item: codec.CsrAttr) -> list[str]:
@@ -95,6 +113,11 @@ def validated_cacerts(
     return kept, pending
 
 
+def self_signed_only(certs: list[x509.Certificate]) -> list[x509.Certificate]:
+    """Mutant only: the self-signed certificates of a /cacerts bag (its roots)."""
+    return [c for c in certs if c.issuer == c.subject and issued_by(c, c)]
+
+
 def _current(cert: x509.Certificate, now: dt.datetime) -> bool:
     return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
@@ -113,6 +136,30 @@ def load_credential(cert_path: Path, key_path: Path) -> CertifiedKey:
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot load {cert_path} / {key_path}: {exc}") from exc
     return CertifiedKey(certs[0], key, certs[1:])  # type: ignore[arg-type]
+
+
+def write_credential(
+    cert: x509.Certificate, key: PrivateKey, cert_path: Path, key_path: Path
+) -> None:
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+
+
+def stored_csrattrs(path: Path) -> list[codec.CsrAttr]:
+    """The CSR attributes an earlier /csrattrs left in the state folder, if any."""
+    if not path.is_file():
+        return []
+    try:
+        return codec.parse_csrattrs(path.read_bytes())
+    except codec.CodecError:
+        return []
 
 
 def is_certs_only(content_type: str | None) -> bool:
@@ -157,3 +204,32 @@ def san_strings(cert: x509.Certificate) -> list[str] | None:
         # make_csr carries DNS names and IP literals only; refuse rather than drop names.
         raise Refused("reenroll: certificate has SAN types this client cannot copy")
     return names or None
+
+
+def tls_1_0_only(ctx: ssl.SSLContext) -> None:
+    """Mutant only: `ctx` offers TLS 1.0 and nothing else (RFC 7030 §3.3 wants 1.1+).
+
+    OpenSSL 3 refuses TLS 1.0 at its default security level 1 (SHA-1 handshake
+    signatures), so the level is dropped to 0 as a legacy client would.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # ssl.TLSVersion.TLSv1
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+
+
+def basic_challenge(resp: EstResponse) -> bool:
+    challenge = resp.header("www-authenticate") or ""
+    return challenge.strip().lower().startswith("basic")
+
+
+def resigned(
+    csr: x509.CertificateSigningRequest, signer: ec.EllipticCurvePrivateKey
+) -> x509.CertificateSigningRequest:
+    """`csr` with its CertificationRequestInfo signed by `signer` instead of its own key."""
+    parsed = asn1_csr.CertificationRequest.load(csr.public_bytes(serialization.Encoding.DER))
+    tbs = parsed["certification_request_info"].dump()
+    parsed["signature_algorithm"] = {"algorithm": "sha256_ecdsa"}
+    parsed["signature"] = signer.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return x509.load_der_x509_csr(parsed.dump(force=True))

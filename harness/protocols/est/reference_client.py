@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from asn1crypto import csr as asn1_csr
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
@@ -36,14 +35,21 @@ from harness.protocols.est.client_support import (
     CsrPlan,
     Refused,
     UsageError,
+    basic_challenge,
+    copied_attributes,
     csr_plan,
     is_certs_only,
     issued_for,
     load_credential,
     load_pem_certs,
+    resigned,
     retry_after_seconds,
     san_strings,
+    self_signed_only,
+    stored_csrattrs,
+    tls_1_0_only,
     validated_cacerts,
+    write_credential,
 )
 from harness.protocols.est.params import EstClientParams
 
@@ -85,6 +91,10 @@ class ClientQuirks:
     fixed_challenge: bytes | None = None  # challengePassword when not linking tls-unique
     fetch_cacerts_first: bool = True  # RFC 7030 §4.2: /cacerts before a certificate request
     fetch_csrattrs_first: bool = True  # RFC 7030 §4.5: /csrattrs before building the CSR
+    cacerts_request_body: bytes = b""  # a body sent with the /cacerts GET (§4.1.2: none)
+    keep_cacerts_roots_only: bool = False  # install only the self-signed certs of the bag
+    copy_unknown_csrattrs: bool = False  # unrecognised csrattrs items go into the CSR
+    tls_1_0_first: bool = False  # first ClientHello of an action offers TLS 1.0 alone (§3.3)
 
 
 def run_action(action: str, params: EstClientParams, mutant: str | None = None) -> ActionOutcome:
@@ -120,6 +130,7 @@ class _Client:
         self.pop = params.pop  # may be switched on by csrattrs asking for challengePassword
         self.unverified = False  # mutant only: server authentication given up for the action
         self.stray_signer_sent = False  # mutant only: a CSR signed by a stray key is out
+        self.legacy_tls = quirks.tls_1_0_first  # mutant only: this connection offers TLS 1.0
         if params.trust_anchors is None or not params.trust_anchors.is_file():
             # RFC 7030 §3.6.1: without an explicit TA the client cannot authenticate the server.
             raise UsageError(f"{P.TRUST_ANCHORS} must name a PEM file")
@@ -137,7 +148,7 @@ class _Client:
         if not basic_auth:
             basic = None
         verify = quirks.verify_server and not self.unverified
-        return EstClientPeer(
+        peer = EstClientPeer(
             self.params.est_url,
             self.params.trust_anchors if verify else None,
             client=credential,
@@ -146,6 +157,9 @@ class _Client:
             timeout=self.remaining(),
             verify_hostname=quirks.check_hostname,
         )
+        if self.legacy_tls:
+            tls_1_0_only(peer.context)  # mutant: until a handshake fails (_may_fall_back)
+        return peer
 
     def get(self, call: Callable[[EstClientPeer], EstResponse]) -> EstResponse:
         """One GET operation (cacerts, csrattrs) with the IDevID, if any.
@@ -219,7 +233,7 @@ class _Client:
                 resp = self._post(session, op, self._signed(build_csr(binding)), send_auth)
             if resp.error is not None:
                 raise Refused(f"{op}: {resp.error}")
-            if resp.status == 401 and _basic_challenge(resp) and not send_auth:
+            if resp.status == 401 and basic_challenge(resp) and not send_auth:
                 if not self.params.username:
                     raise Refused(f"{op}: server wants HTTP Basic, no credentials configured")
                 # §3.2.3: only now, with the server authenticated by TLS, send the password.
@@ -243,10 +257,15 @@ class _Client:
             return csr
         self.quirks.csr_signed_by_other_key = False  # once per action
         self.stray_signer_sent = True
-        return _resigned(csr, ec.generate_private_key(ec.SECP256R1()))
+        return resigned(csr, ec.generate_private_key(ec.SECP256R1()))
 
     def _may_fall_back(self, error: str) -> bool:
-        """Mutant hook: carry on without server verification after a rejected certificate."""
+        """Mutant hooks: after a failed TLS 1.0-only connection, retry with the default
+        versions; carry on without server verification after a rejected certificate."""
+        if self.legacy_tls and "connect:" in error:
+            self.say(f"TLS 1.0 connection failed ({error}); retrying with TLS 1.2 or later")
+            self.legacy_tls = False  # for the rest of the action
+            return True
         if not self.quirks.fallback_unverified or "certificate rejected" not in error:
             return False
         if self.unverified:
@@ -291,23 +310,15 @@ class _Client:
     def install(
         self, cert: x509.Certificate, key: PrivateKey, cert_name: str, key_name: str
     ) -> None:
-        (self.state / cert_name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path = self.state / key_name
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        key_path.chmod(0o600)
+        write_credential(cert, key, self.state / cert_name, self.state / key_name)
 
 
 # -- actions ------------------------------------------------------------------------------------
 
 
 def _cacerts(c: _Client) -> None:
-    resp = c.get(lambda peer: peer.cacerts())
+    body = c.quirks.cacerts_request_body  # empty but for the mutant, whose GET has a body
+    resp = c.get(lambda peer: peer.request("GET", codec.CACERTS, body=body))
     if c.quirks.install_cacerts_on_error and resp.error is None and resp.status != 200:
         # Mutant: the TA store is written before the status is looked at.
         assert c.params.trust_anchors is not None  # checked in _Client
@@ -324,6 +335,8 @@ def _cacerts(c: _Client) -> None:
             c.say(f"cacerts: dropped {cert.subject.rfc4514_string()}: no path to the TA")
         if not certs:
             raise Refused("cacerts: no certificate chains to the explicit trust anchor")
+    if c.quirks.keep_cacerts_roots_only:
+        certs = self_signed_only(certs)  # mutant: the rest of the bag is lost
     pem = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
     (c.state / P.CACERTS_FILE).write_bytes(pem)
     c.say(f"cacerts: {len(certs)} certificate(s) written to {P.CACERTS_FILE}")
@@ -369,7 +382,7 @@ def _before_request(c: _Client, want_csrattrs: bool) -> CsrPlan:
             c.say(f"enroll: going on without CSR attributes ({exc})")
             items = []
     else:
-        items = _stored_csrattrs(c)
+        items = stored_csrattrs(c.state / P.CSRATTRS_FILE)
     plan = csr_plan(items)
     if plan.ignored:
         c.say(f"csrattrs: ignored {plan.ignored} item(s) this client does not recognise")
@@ -383,9 +396,11 @@ def _before_request(c: _Client, want_csrattrs: bool) -> CsrPlan:
 def _enroll(c: _Client) -> None:
     plan = _before_request(c, want_csrattrs=True)
     key = generate_key(plan.key_type)
+    extra = copied_attributes(plan) if c.quirks.copy_unknown_csrattrs else None  # mutant
 
     def build(tls_unique: bytes | None) -> x509.CertificateSigningRequest:
-        return make_csr(key, c.params.subject_cn, challenge_password=c.pop_password(tls_unique))
+        password = c.pop_password(tls_unique)
+        return make_csr(key, c.params.subject_cn, challenge_password=password, attributes=extra)
 
     resp = c.enroll_exchange(codec.SIMPLEENROLL, c.idevid(), build)
     c.expect_ok(resp, "simpleenroll")
@@ -453,32 +468,6 @@ _ACTIONS: dict[str, Callable[[_Client], None]] = {
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _basic_challenge(resp: EstResponse) -> bool:
-    challenge = resp.header("www-authenticate") or ""
-    return challenge.strip().lower().startswith("basic")
-
-
-def _stored_csrattrs(c: _Client) -> list[codec.CsrAttr]:
-    path = c.state / P.CSRATTRS_FILE
-    if not path.is_file():
-        return []
-    try:
-        return codec.parse_csrattrs(path.read_bytes())
-    except codec.CodecError:
-        return []
-
-
-def _resigned(
-    csr: x509.CertificateSigningRequest, signer: ec.EllipticCurvePrivateKey
-) -> x509.CertificateSigningRequest:
-    """`csr` with its CertificationRequestInfo signed by `signer` instead of its own key."""
-    parsed = asn1_csr.CertificationRequest.load(csr.public_bytes(serialization.Encoding.DER))
-    tbs = parsed["certification_request_info"].dump()
-    parsed["signature_algorithm"] = {"algorithm": "sha256_ecdsa"}
-    parsed["signature"] = signer.sign(tbs, ec.ECDSA(hashes.SHA256()))
-    return x509.load_der_x509_csr(parsed.dump(force=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,6 @@ from types import TracebackType
 
 import h11
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from harness.crypto.certs import subject_of
 from harness.crypto.pki import CertifiedKey
@@ -40,6 +39,7 @@ from harness.protocols.est.server_ops import (
     ServerBehaviour,
     ServerQuirks,
 )
+from harness.protocols.est.server_tls import server_context
 
 __all__ = [
     "EstServerConfig",
@@ -148,7 +148,8 @@ class EstServerPeer:
         """`https://host:port/.well-known/est[/label]` (valid after start())."""
         host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
         label = f"/{self.config.label}" if self.config.label else ""
-        return f"https://{host}:{self.port}{codec.WELL_KNOWN}{label}"
+        prefix = self.quirks.path_prefix or codec.WELL_KNOWN
+        return f"https://{host}:{self.port}{prefix}{label}"
 
     def start(self) -> EstServerPeer:
         """Listen; returns once the socket accepts connections. Raises PeerError."""
@@ -206,39 +207,8 @@ class EstServerPeer:
     # -- TLS ----------------------------------------------------------------------------------
 
     def _ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._tmpdir = Path(tempfile.mkdtemp(prefix="onboardcheck-est-server-"))
-        paths = self.config.credential.write(self._tmpdir, "server")
-        try:
-            ctx.load_cert_chain(paths.bundle, paths.key)
-        except (ssl.SSLError, OSError) as exc:
-            raise PeerError(f"server credential does not load: {exc}") from exc
-        if self.config.client_trust:
-            trust = self.config.client_trust
-            pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in trust)
-            ctx.load_verify_locations(cadata=pem)
-            # Client trust may be an intermediate (a manufacturer sub-CA): accept chains that
-            # end at any listed certificate, not only at a self-signed root.
-            ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-            # CertificateRequest in every handshake; clients without a certificate may still
-            # continue and authenticate with HTTP Basic (RFC 7030 §3.3.2).
-            ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.set_alpn_protocols(["http/1.1"])
-        behaviour = self.behaviour
-        if behaviour.min_tls is not None:
-            ctx.minimum_version = behaviour.min_tls
-        if behaviour.max_tls is not None:
-            ctx.maximum_version = behaviour.max_tls
-        if behaviour.require_pop and (
-            behaviour.max_tls is None or behaviour.max_tls > ssl.TLSVersion.TLSv1_2
-        ):
-            # tls-unique (RFC 5929) is undefined for TLS 1.3 (RFC 8446 §C.5), so linking
-            # PoP to the channel as RFC 7030 §3.5 describes needs TLS 1.2 at most.
-            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        if self.config.keylog is not None:
-            self.config.keylog.parent.mkdir(parents=True, exist_ok=True)
-            ctx.keylog_filename = str(self.config.keylog)
-        return ctx
+        return server_context(self.config, self.behaviour, self.quirks, self._tmpdir)
 
     # -- event loop thread --------------------------------------------------------------------
 
@@ -406,7 +376,7 @@ class _Connection:
         path = request.target.decode("ascii", "replace")
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers]
         received = time.time()
-        op = _operation(path, peer.config.label)
+        op = _operation(path, peer.config.label, peer.quirks.path_prefix)
         base = {
             "op": op or "",
             "method": method,
@@ -480,8 +450,15 @@ class _Connection:
         await self.writer.drain()
 
 
-def _operation(path: str, label: str | None) -> str | None:
-    """The operation a path names on this server, or None (unknown path or wrong label)."""
+def _operation(path: str, label: str | None, prefix: str | None = None) -> str | None:
+    """The operation a path names on this server, or None (unknown path or wrong label).
+
+    `prefix` (a ServerQuirks hook) serves the operations there instead of /.well-known/est.
+    """
+    if prefix is not None:
+        if not path.startswith(prefix + "/"):
+            return None
+        path = codec.WELL_KNOWN + path[len(prefix) :]
     try:
         found_label, op = codec.split_path(path)
     except codec.CodecError:

@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from harness.crypto.certs import issued_by, subject_of
+from harness.crypto.certs import issued_by, self_signed, subject_of
 from harness.crypto.pki import CertifiedKey, KeyType, Pki, PkiError, generate_key
 from harness.protocols.est import codec
 
@@ -30,6 +30,7 @@ from harness.protocols.est import codec
 AUTHENTICATED_OPS = frozenset({codec.SIMPLEENROLL, codec.SIMPLEREENROLL, codec.SERVERKEYGEN})
 ENROLL_OPS = frozenset({codec.SIMPLEENROLL, codec.SIMPLEREENROLL})
 REALM = "estrealm"
+CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"  # PKCS #9 challengePassword (RFC 2985)
 MAX_BODY = 1 << 20  # a CSR is a few kB; anything near this is a broken or hostile client
 
 
@@ -58,6 +59,7 @@ class ServerBehaviour:
     transfer_encoding_header: str | None = None
     # Certificates added to /cacerts, e.g. ones that do not chain to the root (§4.1.3).
     extra_cacerts: list[x509.Certificate] = field(default_factory=list)
+    ciphers: str | None = None  # OpenSSL cipher string for TLS 1.2 and older (server_tls.py)
 
 
 @dataclass
@@ -71,6 +73,16 @@ class ServerQuirks:
     skip_csr_signature_check: bool = False  # issue for a CSR whose signature is wrong
     serverkeygen_single_part: bool = False  # answer serverkeygen with certs-only, no key part
     serverkeygen_checks_csr_key: bool = False  # refuse a serverkeygen CSR whose signature fails
+    cacerts_without: str | None = None  # "root" or "issuer": left out of /cacerts
+    success_status: dict[str, int] = field(default_factory=dict)  # op -> 2xx sent for 200
+    serverkeygen_key_media_type: str | None = None  # key part labelled so, not pkcs8
+    csrattrs_without_challenge_password: bool = False  # even when require_pop is on
+    csr_refuses_blanks: bool = False  # 400 for a CSR body with spaces/tabs (CR/LF pass)
+    error_media_type: str | None = None  # Content-Type of every 4xx/5xx answer
+    # server.py / server_tls.py: the TLS and URL layer
+    no_session_resumption: bool = False  # no session tickets (RFC 5077, TLS 1.3)
+    no_client_certificates: bool = False  # never send CertificateRequest
+    path_prefix: str | None = None  # serve the operations here, not under /.well-known/est
 
 
 @dataclass
@@ -134,6 +146,11 @@ class EstOperations:
         subject = subject_of(req.peer_cert_der)
         user, basic_ok = self._basic(req)
         reply = self._dispatch(req, subject, user, basic_ok)
+        if reply.status >= 400 and self.quirks.error_media_type is not None:
+            media = self.quirks.error_media_type
+            reply.headers = [
+                (k, media if k.lower() == "content-type" else v) for k, v in reply.headers
+            ]
         reply.client_subject = subject
         reply.basic_user = user
         return reply
@@ -161,6 +178,10 @@ class EstOperations:
                 return denied
         if op == codec.CACERTS:
             certs = [*self.settings.cacerts, *self.behaviour.extra_cacerts]
+            if self.quirks.cacerts_without == "root":
+                certs = [c for c in certs if not self_signed(c)]
+            elif self.quirks.cacerts_without == "issuer":
+                certs = [c for c in certs if c != self.settings.ca.cert]
             return self._certs_reply(op, certs, "CA certificates")
         if op == codec.CSRATTRS_OPERATION:
             return self._csrattrs()
@@ -223,15 +244,17 @@ class EstOperations:
             encoding = behaviour.transfer_encoding_header or None
         if encoding is not None:
             headers.append(("Content-Transfer-Encoding", encoding))
-        return OpReply(200, headers, body, note)
+        return OpReply(self.quirks.success_status.get(op, 200), headers, body, note)
 
     def _csrattrs(self) -> OpReply:
-        if self.settings.csrattrs is None:
+        der = self.settings.csrattrs
+        if der is not None and self.quirks.csrattrs_without_challenge_password:
+            items = codec.parse_csrattrs(der)
+            der = codec.encode_csrattrs([i for i in items if i.oid != CHALLENGE_PASSWORD])
+        if der is None:
             # RFC 7030 §4.5.2: 204 when the server has no attributes to ask for.
             return OpReply(204, [], b"", "no CSR attributes")
-        return self._der_reply(
-            codec.CSRATTRS_OPERATION, self.settings.csrattrs, codec.CSRATTRS, "CSR attributes"
-        )
+        return self._der_reply(codec.CSRATTRS_OPERATION, der, codec.CSRATTRS, "CSR attributes")
 
     # -- enrollment (RFC 7030 §4.2, §4.4) -----------------------------------------------------
 
@@ -272,6 +295,8 @@ class EstOperations:
             media = ""
         if media != codec.PKCS10:
             return _text(415, f"request Content-Type {content_type!r} is not {codec.PKCS10}")
+        if self.quirks.csr_refuses_blanks and (b" " in req.body or b"\t" in req.body):
+            return _text(400, "spaces or tabs in the base64 CSR body")
         try:
             csr = codec.csr_from_body(req.body)
         except codec.CodecError as exc:
@@ -288,6 +313,8 @@ class EstOperations:
     ) -> OpReply | None:
         """RFC 7030 §4.2.2: renew only certificates of this CA, same subject and SAN."""
         if req.peer_cert_der is None:
+            if self.quirks.no_client_certificates:
+                return None  # nothing to renew against: served like an enrollment
             return _text(403, "simplereenroll needs the TLS client certificate being renewed")
         current = x509.load_der_x509_certificate(req.peer_cert_der)
         if not issued_by(current, self.settings.ca.cert):
@@ -340,6 +367,9 @@ class EstOperations:
         content_type, body = codec.encode_serverkeygen_response(
             key_der, certs_der, boundary=f"est-{secrets.token_hex(8)}"
         )
+        if self.quirks.serverkeygen_key_media_type is not None:
+            label = f"Content-Type: {self.quirks.serverkeygen_key_media_type}"
+            body = body.replace(f"Content-Type: {codec.PKCS8}".encode(), label.encode(), 1)
         override = self.behaviour.content_type.get(codec.SERVERKEYGEN)
         note = f"server-generated key for {cert.subject.rfc4514_string()}"
         return OpReply(200, [("Content-Type", override or content_type)], body, note)

@@ -45,11 +45,14 @@ def test_cacerts_without_client_auth(server_bed: ServerDutBed) -> None:
     to this request."""
     # Step 1: a tester client with no client certificate and no HTTP credentials asks.
     _, wire = cacerts_exchange(server_bed, auth="none")
-    # Step 2: the DUT answers 200, not a 401 challenge or a 403.
+    # Step 2: the DUT answers, and not with a 401 challenge or a 403.
     req = "RFC7030-4.1.2-SHOULD-NOT-01"
     answer = wire.expect_next(response_to(codec.CACERTS), req, "the answer to GET .../cacerts")
     code = answer.get("http.response.code")
-    check(code == "200", f"frame {answer.number}: anonymous /cacerts answered {code}", req)
+    check(code not in ("401", "403"), f"frame {answer.number}: anonymous /cacerts got {code}", req)
+    # Any other non-200 answer is RFC7030-4.1.3-MUST-01's verdict, not this one's.
+    if code != "200":
+        inconclusive(f"frame {answer.number}: /cacerts answered {code}, not a certificate bag")
 
 
 @pytest.mark.requirement("RFC7030-4.1.3-MUST-01")

@@ -147,5 +147,32 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
             "Builds the CSR without requesting /csrattrs (uses only what it stored before).",
             _quirk(fetch_csrattrs_first=False),
         ),
+        _client(
+            "cacerts-get-with-body",
+            ["RFC7030-4.1.2-MUST-01"],
+            "Sends its /cacerts GET with a request body (the GET carries no body, §4.1.2).",
+            _quirk(cacerts_request_body=b"cacerts please"),
+        ),
+        _client(
+            "cacerts-keeps-roots-only",
+            ["RFC7030-3.1-MUST-01"],
+            "Parses the /cacerts bag but keeps only its self-signed certificates: the EST CA "
+            "(an intermediate) is lost.",
+            _quirk(keep_cacerts_roots_only=True),
+        ),
+        _client(
+            "copies-unknown-csrattrs",
+            ["RFC7030-4.5.2-MUST-03"],
+            "Puts every /csrattrs item it does not recognise into its CSR as an attribute "
+            "instead of ignoring it.",
+            _quirk(copy_unknown_csrattrs=True),
+        ),
+        _client(
+            "tls-1-0-first",
+            ["RFC7030-3.3-MUST-01"],
+            "Opens each action with a ClientHello offering TLS 1.0 alone (security level 0); "
+            "when that handshake fails it retries with TLS 1.2 or later.",
+            _quirk(tls_1_0_first=True),
+        ),
     ]
 )

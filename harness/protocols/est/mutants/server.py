@@ -3,8 +3,12 @@ tests can fail."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
+from cryptography import x509
+
+from harness.crypto.pki import CertifiedKey, Pki, generate_key
 from harness.protocols.est import codec
 from harness.protocols.est.mutants.base import WRONG_MEDIA_TYPE, Mutant
 from harness.protocols.est.server import EstServerConfig, EstServerPeer, ServerBehaviour
@@ -35,6 +39,45 @@ def _raw_der(op: str) -> Callable[[EstServerPeer], None]:
         peer.behaviour.raw_der.add(op)
 
     return apply
+
+
+def _status(op: str, code: int) -> Callable[[EstServerPeer], None]:
+    def apply(peer: EstServerPeer) -> None:
+        peer.behaviour.status[op] = code
+
+    return apply
+
+
+def _success_status(op: str, code: int) -> Callable[[EstServerPeer], None]:
+    def apply(peer: EstServerPeer) -> None:
+        peer.quirks.success_status[op] = code
+
+    return apply
+
+
+def _key_cert_sign_server_cert(peer: EstServerPeer) -> None:
+    """Re-issue the server certificate from the EST CA with keyCertSign but cA FALSE,
+    which RFC 5280 §4.2.1.3 forbids; hostnames and EKU stay, so TLS clients accept it."""
+    ca, old = peer.config.ca, peer.config.credential.cert
+    fresh = Pki.create().server_cert(ca, "localhost")  # SKI, AKI, serial, validity
+    key = generate_key()
+    usage = x509.KeyUsage(True, False, False, False, False, True, False, False, False)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(old.subject)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(fresh.cert.serial_number)
+        .not_valid_before(fresh.cert.not_valid_before_utc)
+        .not_valid_after(fresh.cert.not_valid_after_utc)
+    )
+    for ext in old.extensions:
+        value = usage if isinstance(ext.value, x509.KeyUsage) else ext.value
+        if isinstance(value, x509.SubjectKeyIdentifier):
+            value = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        builder = builder.add_extension(value, ext.critical)
+    cert = builder.sign(ca.key, fresh.cert.signature_hash_algorithm)
+    peer.config.credential = CertifiedKey(cert, key, [ca.cert, *ca.chain])
 
 
 def _server(
@@ -131,6 +174,108 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
             "/serverkeygen refuses (400) a CSR whose signature does not verify, where the "
             "server must ignore the CSR's public key and signature.",
             _set(serverkeygen_checks_csr_key=True),
+        ),
+        _server(
+            "cacerts-status-203",
+            ["RFC7030-4.1.2-MUST-02", "RFC7030-4.1.3-MUST-01"],
+            "/cacerts answers the CA certificates with 203 Non-Authoritative Information "
+            "instead of 200.",
+            _success_status(codec.CACERTS, 203),
+        ),
+        _server(
+            "cacerts-without-root",
+            ["RFC7030-4.1.3-MUST-04", "RFC7030-4.1.3-MUST-05"],
+            "/cacerts leaves out the root CA certificate (only the issuing EST CA), so no "
+            "chain ends at a trust anchor.",
+            _set(cacerts_without="root"),
+        ),
+        _server(
+            "cacerts-without-issuer",
+            ["RFC7030-4.1.3-MUST-05"],
+            "/cacerts holds only the root: the EST CA that issues client certificates is "
+            "missing, so an issued certificate cannot be chained.",
+            _set(cacerts_without="issuer"),
+        ),
+        _server(
+            "no-simplereenroll",
+            ["RFC7030-4.2-MUST-01"],
+            "/simplereenroll is not implemented (501).",
+            _status(codec.SIMPLEREENROLL, 501),
+        ),
+        _server(
+            "serverkeygen-key-not-pkcs8",
+            ["RFC7030-4.4.2-MUST-02"],
+            "/serverkeygen labels the unencrypted PKCS#8 key part "
+            f"{codec.PKCS7_SERVER_GENERATED_KEY!r} instead of {codec.PKCS8}.",
+            _set(serverkeygen_key_media_type=codec.PKCS7_SERVER_GENERATED_KEY),
+        ),
+        _server(
+            "csrattrs-status-203",
+            ["RFC7030-4.5.2-MUST-01", "RFC7030-4.5.2-MUST-04"],
+            "/csrattrs answers its attributes with 203 instead of 200 (so a POP-linking "
+            "server also gives no CSR Attributes Response naming challengePassword).",
+            _success_status(codec.CSRATTRS_OPERATION, 203),
+        ),
+        _server(
+            "csrattrs-no-challenge-password",
+            ["RFC7030-4.5.2-MUST-04"],
+            "/csrattrs never names challengePassword, even when the server requires PoP "
+            "linking (start parameter pop=1).",
+            _set(csrattrs_without_challenge_password=True),
+        ),
+        _server(
+            "csr-blanks-refused",
+            ["RFC8951-3.1-SHOULD-01"],
+            "/simpleenroll refuses (400) a base64 CSR body holding spaces or tabs "
+            "(line breaks still pass).",
+            _set(csr_refuses_blanks=True),
+        ),
+        _server(
+            "error-wrong-media-type",
+            ["RFC8951-5.1-MAY-01"],
+            f"Error answers (4xx/5xx) carry Content-Type {WRONG_MEDIA_TYPE}, neither "
+            "text/plain nor a CMC response.",
+            _set(error_media_type=WRONG_MEDIA_TYPE),
+        ),
+        _server(
+            "no-session-resumption",
+            ["RFC7030-3.3-SHOULD-01"],
+            "Issues no session tickets (num_tickets 0, OP_NO_TICKET): every TLS 1.3 "
+            "handshake is a full one.",
+            _set(no_session_resumption=True),
+        ),
+        _server(
+            "server-cert-key-cert-sign",
+            ["RFC7030-3.3.1-MUST-02"],
+            "The TLS server certificate asserts keyUsage keyCertSign without basicConstraints "
+            "cA (RFC 5280 §4.2.1.3).",
+            _key_cert_sign_server_cert,
+        ),
+        _server(
+            "not-under-well-known",
+            ["RFC7030-3.2.2-MUST-01"],
+            "Serves the EST operations under /est/ only; /.well-known/est/... answers 404.",
+            _set(path_prefix="/est"),
+        ),
+        _server(
+            "accepts-tls-1-0",
+            ["RFC7030-3.3-MUST-02"],
+            "Accepts TLS 1.0 clients (minimum TLS 1.0, cipher string DEFAULT:@SECLEVEL=0).",
+            _set(min_tls=ssl.TLSVersion.TLSv1, ciphers="DEFAULT:@SECLEVEL=0"),
+        ),
+        _server(
+            "accepts-null-anon-suites",
+            ["RFC7030-3.2.3-MUST-NOT-02"],
+            "Accepts NULL-encryption and anonymous cipher suites in TLS 1.2 "
+            "(ALL:eNULL:@SECLEVEL=0; DEFAULT would delete them for good with !eNULL).",
+            _set(ciphers="ALL:eNULL:@SECLEVEL=0"),
+        ),
+        _server(
+            "no-client-cert-auth",
+            ["RFC7030-3.3.2-MUST-01", "RFC7030-3.3.2-MUST-02"],
+            "Never asks for a TLS client certificate (no CertificateRequest) and, having no "
+            "way to authenticate clients by certificate, serves enrollment to anyone.",
+            _set(no_client_certificates=True, enroll_without_auth=True),
         ),
     ]
 )
