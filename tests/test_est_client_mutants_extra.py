@@ -26,6 +26,7 @@ NEW = {
     "cacerts-keeps-roots-only": ["RFC7030-3.1-MUST-01"],
     "copies-unknown-csrattrs": ["RFC7030-4.5.2-MUST-03"],
     "tls-1-0-first": ["RFC7030-3.3-MUST-01"],
+    "enroll-basic-only": ["RFC7030-3.3.2-MAY-01"],
 }
 TLS_1_0 = b"\x03\x01"
 
@@ -191,3 +192,13 @@ def test_tls_1_0_first(pkix: Pkix, tmp_path: Path) -> None:
     assert versions["mut"] == [TLS_1_0, b"\x03\x03"]
     assert [o.returncode for o in outcomes.values()] == [0, 0]
     assert "TLS 1.0 connection failed" in outcomes["mut"].stdout
+
+
+def test_enroll_basic_only(pkix: Pkix, tmp_path: Path) -> None:
+    seen = _both(pkix, tmp_path, "enroll-basic-only", "enroll")
+    subjects = {
+        which: [e.client_subject for e in ex if e.op == codec.SIMPLEENROLL]
+        for which, (_, ex) in seen.items()
+    }
+    assert subjects["ref"] and all(s and "SN-0001" in s for s in subjects["ref"])
+    assert subjects["mut"] and not any(subjects["mut"])

@@ -120,6 +120,14 @@ def _media(op: str) -> Probe:
     return probe
 
 
+def _http_auth_challenge(w: World, s: EstServerPeer) -> object:
+    """(status, WWW-Authenticate) of an anonymous enroll, status with valid Basic only."""
+    anon = w.client(s).simpleenroll(make_csr(generate_key(), "anon"))
+    basic = EstClientPeer(s.base_url, [w.root.cert], basic_auth=("alice", "s3cret"), timeout=5)
+    served = basic.simpleenroll(make_csr(generate_key(), "basic")).status
+    return anon.status, anon.header("www-authenticate"), served
+
+
 def _enroll_body_is_base64(w: World, s: EstServerPeer) -> object:
     body = w.client(s, w.idevid).simpleenroll(make_csr(generate_key(), "d")).body
     try:
@@ -262,6 +270,12 @@ SERVER_CASES: dict[str, tuple[Probe, object, object, ServerBehaviour | None]] = 
     "enroll-not-base64": (_enroll_body_is_base64, True, False, None),
     "enroll-extra-certs": (_enroll_cert_count, 1, 2, None),
     "enroll-without-auth": (_anon_status(codec.SIMPLEENROLL), 401, 200, None),
+    "no-http-auth-challenge": (
+        _http_auth_challenge,
+        (401, 'Basic realm="estrealm"', 200),
+        (403, None, 403),
+        None,
+    ),
     "pop-not-checked": (
         _pop_wrong_binding,
         ("TLSv1.2", 400),
@@ -590,6 +604,7 @@ def test_every_client_mutant_has_a_check() -> None:
         "cacerts-keeps-roots-only",
         "copies-unknown-csrattrs",
         "tls-1-0-first",
+        "enroll-basic-only",
         "csr-signed-with-other-key",
         "reenroll-with-idevid",
         "cacerts-error-installs",

@@ -95,6 +95,7 @@ class ClientQuirks:
     keep_cacerts_roots_only: bool = False  # install only the self-signed certs of the bag
     copy_unknown_csrattrs: bool = False  # unrecognised csrattrs items go into the CSR
     tls_1_0_first: bool = False  # first ClientHello of an action offers TLS 1.0 alone (§3.3)
+    enroll_with_idevid: bool = True  # §3.3.2: the IDevID authenticates /simpleenroll
 
 
 def run_action(action: str, params: EstClientParams, mutant: str | None = None) -> ActionOutcome:
@@ -402,7 +403,8 @@ def _enroll(c: _Client) -> None:
         password = c.pop_password(tls_unique)
         return make_csr(key, c.params.subject_cn, challenge_password=password, attributes=extra)
 
-    resp = c.enroll_exchange(codec.SIMPLEENROLL, c.idevid(), build)
+    credential = c.idevid() if c.quirks.enroll_with_idevid else None
+    resp = c.enroll_exchange(codec.SIMPLEENROLL, credential, build)
     c.expect_ok(resp, "simpleenroll")
     cert = issued_for(c.certs_of(resp, "simpleenroll"), key, "simpleenroll")
     c.install(cert, key, P.CERT_FILE, P.KEY_FILE)

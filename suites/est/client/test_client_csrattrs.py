@@ -147,3 +147,21 @@ def test_challenge_password_from_first_handshake(client_bed: ClientDutBed) -> No
     check(_linked(password, unique),
           f"challengePassword {password[:40]!r} is not base64 of its connection's "
           f"tls-unique {base64.b64encode(unique).decode()!r}", req, frames=[post.line()])
+
+
+@pytest.mark.requirement("RFC7030-3.5-SHOULD-01")
+@pytest.mark.ics("EST-CLIENT-POP-LINKING")  # a DUT that declares no linking has said so
+def test_csr_links_tls_unique(client_bed: ClientDutBed) -> None:
+    """RFC 7030 §3.5: Regardless of the CSR Attributes Response, clients SHOULD link
+    identity and POP by embedding tls-unique information in the certification request."""
+    req = "RFC7030-3.5-SHOULD-01"
+    # Step 1: TLS 1.2, the last version with tls-unique, and no CSR attribute asking for
+    # challengePassword; the DUT enrolls.
+    post, password, unique = _enroll_post(client_bed, req, TLSVersion.TLSv1_2)
+    if unique is None:
+        inconclusive("the POST's connection has no tls-unique (not TLS 1.2)",
+                     frames=[post.line()])
+    # Step 2: the CSR's challengePassword is base64(tls-unique) of that connection.
+    check(_linked(password, unique),
+          f"challengePassword {password[:40]!r} does not embed its connection's tls-unique "
+          f"{base64.b64encode(unique).decode()!r}", req, frames=[post.line()])

@@ -1,8 +1,10 @@
-"""EST client DUT: Re-enrollment (RFC 7030 §4.2.2, §3.3.2).
+"""EST client DUT: Re-enrollment (RFC 7030 §4.2.2, §3.3.2), and the certificate the
+client presents when it first enrolls (§3.3.2).
 
-Each test enrolls first (a precondition: if that fails the verdict is inconclusive),
-keeps the certificate the DUT then holds, and asks the DUT to re-enroll against the same
-server, so one capture holds both exchanges.
+Each re-enrollment test enrolls first (a precondition: if that fails the verdict is
+inconclusive), keeps the certificate the DUT then holds, and asks the DUT to re-enroll
+against the same server, so one capture holds both exchanges. The certificates a client
+presents are read off the wire: its Certificate handshake message, decrypted by tshark.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from harness.campaign_state import KnowledgeLog
 from harness.capture import Frame, PacketCursor
+from harness.crypto.certs import issued_by
 from harness.protocols.est import codec
 from harness.protocols.est.frames import request_of
 from harness.protocols.est.testbed import ClientDutBed
@@ -21,6 +24,7 @@ from harness.verdicts import check, fail, inconclusive
 pytestmark = pytest.mark.dut_role("est", "client")
 
 REENROLL_POST = request_of("POST", codec.SIMPLEREENROLL)
+ENROLL_POST = request_of("POST", codec.SIMPLEENROLL)
 CERTIFICATE = "11"  # TLS HandshakeType certificate(11)
 CLIENT_HELLO = "1"
 
@@ -114,3 +118,34 @@ def test_reenroll_authenticates_with_renewed_cert(client_bed: ClientDutBed) -> N
     check(presented == current.public_bytes(Encoding.DER),
           f"the re-enroll handshake presents {subject}, not the certificate being renewed "
           f"{current.subject.rfc4514_string()}", req, frames=[post.line()])
+
+
+@pytest.mark.requirement("RFC7030-3.3.2-MAY-01")
+def test_enroll_authenticates_with_idevid(client_bed: ClientDutBed) -> None:
+    """RFC 7030 §3.3.2: When requesting an enroll operation, the client MAY use a client
+    certificate issued by a third party to authenticate itself."""
+    req = "RFC7030-3.3.2-MAY-01"
+    # Step 1: the DUT holds an IDevID from the manufacturer CA (not the EST CA), which the
+    # tester server accepts; it enrolls from an empty state.
+    client_bed.serve()
+    result = client_bed.run("enroll")
+    wire = client_bed.wire()
+    post = wire.expect_next(ENROLL_POST, requirement=req,
+                            what=f"the DUT's simpleenroll POST ({result.describe()})")
+    # Step 2: the client Certificate message of that connection carries the IDevID.
+    presented = _client_certificate(wire, post)
+    if presented is None:
+        fail("the enroll connection carries no client Certificate message: the DUT did not "
+             "authenticate with its third-party certificate", req, frames=[post.line()])
+    try:
+        cert = x509.load_der_x509_certificate(presented)
+    except ValueError:
+        fail("the enroll handshake presents an unparsable certificate", req,
+             frames=[post.line()])
+    if "idevid_ca" in client_bed.oob:
+        # The DUT brings its factory IDevID: any certificate the EST CA did not issue.
+        third_party = not issued_by(cert, client_bed.pki.ca.cert)
+    else:
+        third_party = presented == client_bed.pki.idevid.cert.public_bytes(Encoding.DER)
+    check(third_party, f"the enroll handshake presents {cert.subject.rfc4514_string()}, "
+          "not the IDevID", req, frames=[post.line()])

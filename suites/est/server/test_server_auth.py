@@ -1,4 +1,5 @@
-"""EST server DUT: client authentication and authorization (RFC 7030 §3.3.2, §3.7)."""
+"""EST server DUT: client authentication and authorization (RFC 7030 §3.2.3, §3.3.2,
+§3.7)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from harness.capture import Frame
 from harness.crypto.pki import CertifiedKey, generate_key, make_csr
 from harness.protocols.est import codec
 from harness.protocols.est.client import EstClientPeer
-from harness.protocols.est.frames import carries_certificate, response_to
+from harness.protocols.est.frames import carries_certificate, header, response_to
 from harness.protocols.est.probes import issued_for, post_waiting
 from harness.protocols.est.testbed import ServerDutBed
-from harness.verdicts import check
+from harness.verdicts import check, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "server")
 
@@ -121,3 +122,33 @@ def test_reenroll_other_subject_refused(server_bed: ServerDutBed) -> None:
         f"/simplereenroll to another subject answered {codes or 'nothing'}",
         req,
     )
+
+
+@pytest.mark.requirement("RFC7030-3.2.3-MAY-01")
+def test_http_auth_challenge(server_bed: ServerDutBed) -> None:
+    """RFC 7030 §3.2.3: The EST server MAY request HTTP-based client authentication, as
+    specified in [RFC2617]."""
+    req = "RFC7030-3.2.3-MAY-01"
+    server_bed.start()
+    # Step 1: a tester client with no certificate and no HTTP credentials enrolls.
+    server_bed.client(auth="none").simpleenroll(make_csr(generate_key(), "anonymous"))
+    # Step 2: the same request with the profile's HTTP Basic credentials (no certificate).
+    basic = server_bed.client(auth="basic")
+    post_waiting(basic, codec.SIMPLEENROLL, make_csr(generate_key(), "onboardcheck basic"))
+    wire = server_bed.wire()
+    # Step 3: the anonymous request is challenged: 401 with a WWW-Authenticate header
+    # naming Basic or Digest.
+    answer = wire.expect_next(response_to(codec.SIMPLEENROLL), req,
+                              "the answer to the anonymous /simpleenroll")
+    code, challenge = answer.get("http.response.code"), header(answer, "WWW-Authenticate")
+    scheme = (challenge or "").split(" ", 1)[0].lower()
+    check(code == "401" and scheme in ("basic", "digest"),
+          f"frame {answer.number}: anonymous /simpleenroll answered {code} with "
+          f"WWW-Authenticate {challenge!r}", req, frames=[answer.line()])
+    # Step 4: the request carrying valid credentials is served (200; the form of the
+    # certificate in the body is RFC8951-3-MUST-01's and RFC7030-4.2.3's verdict).
+    codes = [f.get("http.response.code") for f in wire.all(response_to(codec.SIMPLEENROLL))[1:]]
+    if not codes:
+        inconclusive("the answer to the request with HTTP Basic credentials is not on the wire")
+    check("200" in codes, f"/simpleenroll with valid HTTP Basic credentials answered {codes}",
+          req)

@@ -1,4 +1,4 @@
-"""EST server DUT: the TLS layer (RFC 7030 §3.2.3, §3.3, §3.3.1)."""
+"""EST server DUT: the TLS layer (RFC 7030 §3.2.3, §3.3, §3.3.1, §4.4)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from cryptography import x509
 
 from harness.capture import Frame, PacketCursor
+from harness.crypto.pki import generate_key, make_csr
 from harness.protocols.est import codec
 from harness.protocols.est.client import EstClientPeer
+from harness.protocols.est.frames import response_to
 from harness.protocols.est.testbed import ServerDutBed
 from harness.verdicts import check, fail, inconclusive
 
@@ -106,6 +108,35 @@ def test_no_null_or_anon_suites(server_bed: ServerDutBed) -> None:
         f"the DUT selected cipher suite(s) {suites} from a NULL/anon-only offer",
         req,
         frames=[f.line() for f in accepted],
+    )
+
+
+@pytest.mark.requirement("RFC7030-4.4-MUST-NOT-01")
+def test_no_null_suites_for_serverkeygen(server_bed: ServerDutBed) -> None:
+    """RFC 7030 §4.4: Cipher suites that have a NULL confidentiality algorithm MUST NOT be
+    used as they will disclose the contents of an unprotected private key."""
+    req = "RFC7030-4.4-MUST-NOT-01"
+    server_bed.start()
+    # Step 1: a TLS 1.2 tester client, authenticated by its certificate, offers only
+    # NULL-encryption suites (certificate-authenticated ones) and POSTs a CSR to
+    # .../serverkeygen.
+    peer = weakened(server_bed.client(auth="cert"), "eNULL:!aNULL", ssl.TLSVersion.TLSv1_2)
+    peer.serverkeygen(make_csr(generate_key(), "onboardcheck NULL-suite probe"))
+    wire = server_bed.wire()
+    found = hellos(wire)
+    if not found:
+        inconclusive("the NULL-only ClientHello is not on the wire")
+    # Step 2: the handshake fails: no ServerHello selects a suite, no serverkeygen answer.
+    accepted = to_client(wire, found[0], {"tls.handshake.type": SERVER_HELLO})
+    answered = [f for f in wire.all(response_to(codec.SERVERKEYGEN))
+                if f.dport == found[0].sport]
+    suites = [f.get("tls.handshake.ciphersuite") for f in accepted]
+    check(
+        not accepted and not answered,
+        f"the DUT selected cipher suite(s) {suites} from a NULL-only offer and gave "
+        f"{len(answered)} serverkeygen answer(s) over it",
+        req,
+        frames=[f.line() for f in accepted + answered],
     )
 
 

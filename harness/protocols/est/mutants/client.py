@@ -27,12 +27,14 @@ def _client(
 
 # Server authorization (§3.6) rests on certificate validation (§3.3.1) and the URI check
 # (§3.6.1): a client that skips or abandons either talks to servers it must not, so it
-# also sends credentials (§3.2.3) and accepts answers (§3.6) there.
+# also sends credentials (§3.2.3), accepts answers (§3.6) and takes a server-generated
+# key (§4.4) there.
 UNVERIFIED_SERVER = [
     "RFC7030-3.3.1-MUST-01",
     "RFC7030-3.6-MUST-01",
     "RFC7030-3.6.1-MUST-01",
     "RFC7030-3.2.3-MUST-NOT-01",
+    "RFC7030-4.4-MUST-01",
 ]
 
 CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
@@ -90,7 +92,8 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
         ),
         _client(
             "pop-stale-tls-unique",
-            ["RFC7030-3.5-MUST-03"],
+            # the CSR then embeds no tls-unique of its own connection (§3.5 SHOULD)
+            ["RFC7030-3.5-MUST-03", "RFC7030-3.5-SHOULD-01"],
             "Puts the tls-unique of an earlier connection into challengePassword instead of "
             "the one of the connection carrying the CSR.",
             _quirk(pop_from_other_connection=True),
@@ -173,6 +176,12 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
             "Opens each action with a ClientHello offering TLS 1.0 alone (security level 0); "
             "when that handshake fails it retries with TLS 1.2 or later.",
             _quirk(tls_1_0_first=True),
+        ),
+        _client(
+            "enroll-basic-only",
+            ["RFC7030-3.3.2-MAY-01"],
+            "Enrolls with HTTP Basic alone, never presenting the IDevID it was given.",
+            _quirk(enroll_with_idevid=False),
         ),
     ]
 )

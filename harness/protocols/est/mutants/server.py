@@ -123,7 +123,8 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         ),
         _server(
             "enroll-without-auth",
-            ["RFC7030-3.3.2-MUST-02"],
+            # an anonymous client is served, so it is never challenged either (§3.2.3)
+            ["RFC7030-3.3.2-MUST-02", "RFC7030-3.2.3-MAY-01"],
             "/simpleenroll issues certificates to clients that authenticated in no way "
             "(no client certificate, no HTTP Basic): no authorization check.",
             _set(enroll_without_auth=True),
@@ -265,17 +266,26 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         ),
         _server(
             "accepts-null-anon-suites",
-            ["RFC7030-3.2.3-MUST-NOT-02"],
+            # a NULL suite exposes the serverkeygen private key too (§4.4)
+            ["RFC7030-3.2.3-MUST-NOT-02", "RFC7030-4.4-MUST-NOT-01"],
             "Accepts NULL-encryption and anonymous cipher suites in TLS 1.2 "
             "(ALL:eNULL:@SECLEVEL=0; DEFAULT would delete them for good with !eNULL).",
             _set(ciphers="ALL:eNULL:@SECLEVEL=0"),
         ),
         _server(
             "no-client-cert-auth",
-            ["RFC7030-3.3.2-MUST-01", "RFC7030-3.3.2-MUST-02"],
+            ["RFC7030-3.3.2-MUST-01", "RFC7030-3.3.2-MUST-02", "RFC7030-3.2.3-MAY-01"],
             "Never asks for a TLS client certificate (no CertificateRequest) and, having no "
             "way to authenticate clients by certificate, serves enrollment to anyone.",
             _set(no_client_certificates=True, enroll_without_auth=True),
+        ),
+        _server(
+            "no-http-auth-challenge",
+            ["RFC7030-3.2.3-MAY-01"],
+            "Claims HTTP authentication but never challenges: enrollment without a TLS "
+            "client certificate gets 403 (no 401 WWW-Authenticate), with or without valid "
+            "HTTP Basic credentials.",
+            _set(require_cert=True),
         ),
     ]
 )
