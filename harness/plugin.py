@@ -108,7 +108,10 @@ def pytest_collection_modifyitems(
         if not ids:
             problems.append(f"{item.nodeid}: no @pytest.mark.requirement(...) marker")
         for req_id in ids:
-            if req_id not in catalogue:
+            if req_id in catalogue.withdrawn:
+                problems.append(f"{item.nodeid}: requirement {req_id} is withdrawn: "
+                                f"{catalogue.withdrawn[req_id]}")
+            elif req_id not in catalogue:
                 problems.append(f"{item.nodeid}: requirement {req_id} is not in {catalogue.path}")
         if role is None:
             problems.append(f"{item.nodeid}: no dut_role(protocol, role) marker on its module")

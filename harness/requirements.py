@@ -17,7 +17,7 @@ PHASES = ("manufacture", "discovery", "authentication", "credential-provisioning
 ID_PATTERN = re.compile(r"^[A-Za-z0-9]+-[A-Za-z0-9.]+-[A-Z-]+-\d{2,}$")
 _FIELDS = {
     "id", "spec", "section", "level", "role", "title", "quote", "paraphrase",
-    "observable", "why", "phase", "check", "ics",
+    "observable", "why", "phase", "check", "ics", "withdrawn",
 }  # fmt: skip
 
 
@@ -53,6 +53,9 @@ class Catalogue:
     path: Path
     specs: dict[str, dict[str, Any]]
     requirements: list[Requirement] = field(default_factory=list)
+    # Ids of entries found not to be normative statements of their spec: reserved so
+    # they are never reused, but no test may bind to them and reports leave them out.
+    withdrawn: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_id = {r.id: r for r in self.requirements}
@@ -151,15 +154,23 @@ def load_catalogue(path: Path | str) -> Catalogue:
         raise _err(src, ("requirements",), "'requirements' must be a non-empty list")
     seen: dict[str, int] = {}
     requirements = []
+    withdrawn: dict[str, str] = {}
     for index, entry in enumerate(entries):
-        req = _requirement(src, entry, ("requirements", index), specs)
+        where: FieldPath = ("requirements", index)
+        req = _requirement(src, entry, where, specs)
         if req.id in seen:
             first = seen[req.id]
-            where = ("requirements", index, "id")
-            raise _err(src, where, f"duplicate id '{req.id}' (see entry {first})")
+            raise _err(src, (*where, "id"), f"duplicate id '{req.id}' (see entry {first})")
         seen[req.id] = index
-        requirements.append(req)
-    return Catalogue(protocol=protocol, path=Path(path), specs=specs, requirements=requirements)
+        reason = _text(src, entry, where, "withdrawn", False)
+        if reason:
+            withdrawn[req.id] = reason
+        else:
+            requirements.append(req)
+    return Catalogue(
+        protocol=protocol, path=Path(path), specs=specs, requirements=requirements,
+        withdrawn=withdrawn,
+    )
 
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"

@@ -76,6 +76,23 @@ def test_unknown_requirement_is_a_collection_error(tmp_path: Path) -> None:
     assert "RFC0000-9-MUST-01 is not in" in proc.stderr + proc.stdout
 
 
+def test_withdrawn_requirement_is_a_collection_error(tmp_path: Path) -> None:
+    body = """
+    @pytest.mark.requirement("RFC0000-4-MUST-01")
+    def test_x():
+        pass
+    """
+    root = make_suite(tmp_path, body)
+    catalogue = root / "demo" / "requirements.yaml"
+    catalogue.write_text(catalogue.read_text() + (
+        '  - {id: RFC0000-4-MUST-01, spec: RFC0000, section: "4", level: MUST, role: device,\n'
+        '     title: four, quote: "The device MUST do four.", observable: wire,\n'
+        '     phase: operation, withdrawn: "not in the spec"}\n'))
+    proc = run(tmp_path, root)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "RFC0000-4-MUST-01 is withdrawn: not in the spec" in proc.stderr + proc.stdout
+
+
 BODY = """
 @pytest.mark.requirement("RFC0000-1-MUST-01")
 def test_pass():

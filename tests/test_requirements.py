@@ -90,3 +90,19 @@ def test_ics_default_of_wrong_type(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError, match="not a bool") as err:
         load_ics(path)
     assert (err.value.field, err.value.line) == ("options[0].default", 2)
+
+
+def test_withdrawn_entry_keeps_its_id_but_leaves_the_catalogue(tmp_path: Path) -> None:
+    text = GOOD + '    withdrawn: "not in the published text"\n'
+    cat = load_catalogue(write(tmp_path, text))
+    assert cat.requirements == []
+    assert "RFC0000-1-MUST-01" not in cat
+    assert cat.withdrawn == {"RFC0000-1-MUST-01": "not in the published text"}
+
+
+def test_shipped_withdrawn_entries_bind_no_test() -> None:
+    cat = catalogue_for("est")
+    assert set(cat.withdrawn) == {"RFC7030-3.5-MUST-02", "RFC7030-3.5-MUST-03"}
+    suites = Path(__file__).parents[1] / "suites" / "est"
+    text = "".join(p.read_text() for p in suites.rglob("test_*.py"))
+    assert not [i for i in cat.withdrawn if f'"{i}"' in text]

@@ -88,7 +88,6 @@ class ClientQuirks:
     install_cacerts_on_error: bool = False  # TA store written even when /cacerts is not 200
     validate_cacerts: bool = True  # RFC 7030 §4.1.3: path-validate /cacerts to the TA
     tolerate_blanks: bool = True  # RFC 8951 §3.1: spaces, tabs, CR inside base64 bodies
-    fixed_challenge: bytes | None = None  # challengePassword when not linking tls-unique
     fetch_cacerts_first: bool = True  # RFC 7030 §4.2: /cacerts before a certificate request
     fetch_csrattrs_first: bool = True  # RFC 7030 §4.5: /csrattrs before building the CSR
     cacerts_request_body: bytes = b""  # a body sent with the /cacerts GET (§4.1.2: none)
@@ -298,7 +297,7 @@ class _Client:
     def pop_password(self, tls_unique: bytes | None) -> bytes | None:
         """RFC 7030 §3.5: challengePassword = base64(tls-unique) when linking is wanted."""
         if not self.pop:
-            return self.quirks.fixed_challenge
+            return None
         if tls_unique is None:
             if self.params.pop:
                 raise Refused("PoP linking needs tls-unique; the connection is TLS 1.3")

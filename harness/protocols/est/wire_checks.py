@@ -31,7 +31,6 @@ from harness.protocols.est.wire_tls import (
     check_3_3_2_must_01,
     check_3_3_must_01,
     check_3_3_must_02,
-    check_3_5_must_02,
     check_4_4_must_not_01,
 )
 from harness.protocols.est.wire_tls import csr_of as _csr
@@ -510,7 +509,6 @@ CHECKS: dict[str, Check] = {
     "RFC7030-3.3-MUST-02": check_3_3_must_02,
     "RFC7030-3.3.1-MUST-02": check_3_3_1_must_02,
     "RFC7030-3.3.2-MUST-01": check_3_3_2_must_01,
-    "RFC7030-3.5-MUST-02": check_3_5_must_02,
     "RFC7030-4.1.2-MUST-01": check_4_1_2_must_01,
     "RFC7030-4.1.2-MUST-02": check_4_1_2_must_02,
     "RFC7030-4.1.2-SHOULD-NOT-01": check_4_1_2_should_not_01,

@@ -22,7 +22,6 @@ Judge = Callable[[Exchange], str | None]  # a reason to fail, or None when it co
 
 ENROLL = (codec.SIMPLEENROLL, codec.SIMPLEREENROLL)
 TLS_1_1 = 0x0302
-TLS_1_3 = 0x0304
 # RFC 9150 integrity-only suites: no confidentiality, though their names lack "NULL".
 INTEGRITY_ONLY = {0xC0B4: "TLS_SHA256_SHA256", 0xC0B5: "TLS_SHA384_SHA384"}
 
@@ -211,48 +210,3 @@ def check_3_3_2_must_01(cap: EstCapture) -> CheckResult:
                            "only by its TLS certificate", e.frame_lines())
     return nothing(cap, "enrollment served to a certificate-only client (CertificateRequest, "
                     "client Certificate, no Authorization)")
-
-
-# -- tls-unique in the CSR (RFC 7030 §3.5) --------------------------------------------------
-
-
-def _tls_unique(e: Exchange) -> bytes | None:
-    """tls-unique of the request's session, when TLS 1.2 or older and its Finished was seen."""
-    s = e.tls
-    if s is None or s.version is None or s.version >= TLS_1_3:
-        return None  # RFC 8446 §C.5: TLS 1.3 defines no tls-unique
-    return s.first_finished
-
-
-def check_3_5_must_02(cap: EstCapture) -> CheckResult:
-    def password(e: Exchange) -> bytes | None:
-        csr = csr_of(e)
-        return codec.challenge_password(csr) if csr else None
-
-    def judgeable(e: Exchange) -> bool:
-        over_13 = e.tls is not None and (e.tls.version or 0) >= TLS_1_3
-        return not password(e) or _tls_unique(e) is not None or over_13
-
-    csrs = [e for e in cap.of_op(*ENROLL, codec.SERVERKEYGEN) if csr_of(e)]
-    items = [e for e in csrs if judgeable(e)]
-
-    def judge(e: Exchange) -> str | None:
-        value = password(e)
-        if not value:
-            return None
-        unique = _tls_unique(e)
-        if unique is None:
-            return "challengePassword set over TLS 1.3, which defines no tls-unique"
-        expected = codec.b64_encode(unique, 0)
-        return None if value == expected else (
-            f"challengePassword {value!r} is not base64(tls-unique) {expected!r}")
-
-    skipped = len(csrs) - len(items)
-    if csrs and not items:
-        return result(Verdict.INCONCLUSIVE, f"{skipped} CSR(s) carry a challengePassword over "
-                      "TLS 1.2 whose tls-unique (the first Finished) the decode does not show",
-                      csrs[0].frame_lines())
-    found = each(cap, items, "CSRs", "challengePassword empty or base64(tls-unique)", judge)
-    if skipped and found.verdict == Verdict.PASS:
-        found.reason += f"; {skipped} CSR(s) over TLS 1.2 without a visible Finished not judged"
-    return found

@@ -15,7 +15,7 @@ from harness.protocols.est.frames import csr_in, request_of
 from harness.protocols.est.server_ops import ServerBehaviour
 from harness.protocols.est.testbed import ClientDutBed
 from harness.vectors import vector_bytes
-from harness.verdicts import check, fail, inconclusive
+from harness.verdicts import check, inconclusive
 
 pytestmark = pytest.mark.dut_role("est", "client")
 
@@ -23,7 +23,6 @@ ENROLL_POST = request_of("POST", codec.SIMPLEENROLL)
 # RFC 7030 Appendix A.2 (binary in RFC 9148 A.4) uses 2.999.x, an example arc no client
 # can know: those are the items the client must leave out.
 UNKNOWN_ARC = "2.999."
-TLS12_VERIFY_DATA = 12  # octets of a TLS 1.2 Finished verify_data (RFC 5246 §7.4.9)
 
 
 def _oids(csr: x509.CertificateSigningRequest) -> list[str]:
@@ -74,14 +73,6 @@ def _linked(password: bytes, unique: bytes | None) -> bool:
     return unique is not None and password.strip() == base64.b64encode(unique)
 
 
-def _unique_sized(password: bytes) -> bool:
-    """Whether the value is base64 of a TLS 1.2 Finished verify_data (12 octets)."""
-    try:
-        return len(base64.b64decode(password.strip(), validate=True)) == TLS12_VERIFY_DATA
-    except ValueError:
-        return False
-
-
 def _enroll_post(bed: ClientDutBed, req: str, max_tls: TLSVersion | None) -> tuple[
     Frame, bytes, bytes | None
 ]:
@@ -93,60 +84,6 @@ def _enroll_post(bed: ClientDutBed, req: str, max_tls: TLSVersion | None) -> tup
                             what=f"the DUT's simpleenroll POST ({result.describe()})")
     password = codec.challenge_password(csr_in(post)) or b""
     return post, password, _connection_tls_unique(bed, wire, post)
-
-
-@pytest.mark.requirement("RFC7030-3.5-MUST-02")
-def test_challenge_password_empty_when_unlinked(client_bed: ClientDutBed) -> None:
-    """RFC 7030 §3.5: If tls-unique information is not embedded within the certification
-    request, the challenge-password field MUST be empty."""
-    req = "RFC7030-3.5-MUST-02"
-    # Step 1: a server the DUT may reach over TLS 1.3, which has no tls-unique (RFC 8446
-    # §C.5), so the DUT is not asked to link; it enrolls.
-    post, password, unique = _enroll_post(client_bed, req, None)
-    # Step 2: challengePassword is absent or empty, or (a connection that fell back to
-    # TLS 1.2) exactly base64(tls-unique) of that connection.
-    check(not password.strip() or _linked(password, unique),
-          f"challengePassword {password[:40]!r} on a connection "
-          f"{'without tls-unique' if unique is None else 'it does not link'}", req,
-          frames=[post.line()])
-
-
-@pytest.mark.requirement("RFC7030-3.5-MUST-02")
-def test_challenge_password_is_tls_unique_or_empty(client_bed: ClientDutBed) -> None:
-    """RFC 7030 §3.5: If tls-unique information is not embedded within the certification
-    request, the challenge-password field MUST be empty."""
-    req = "RFC7030-3.5-MUST-02"
-    # Step 1: TLS 1.2, the last version with tls-unique; the DUT enrolls.
-    post, password, unique = _enroll_post(client_bed, req, TLSVersion.TLSv1_2)
-    # Step 2: an absent or empty challengePassword says "no channel binding"; otherwise
-    # it is base64(tls-unique) of the connection carrying it.
-    if not password.strip() or _linked(password, unique):
-        return
-    if unique is not None and _unique_sized(password):
-        # tls-unique information, but not this connection's: which handshake it must
-        # come from is RFC7030-3.5-MUST-03, not this requirement.
-        inconclusive(f"challengePassword {password[:40]!r} is base64 of a tls-unique-sized "
-                     "value other than this connection's (see RFC7030-3.5-MUST-03)",
-                     frames=[post.line()])
-    fail(f"challengePassword {password[:40]!r} is neither empty nor base64(tls-unique) of "
-         "its connection", req, frames=[post.line()])
-
-
-@pytest.mark.requirement("RFC7030-3.5-MUST-03")
-def test_challenge_password_from_first_handshake(client_bed: ClientDutBed) -> None:
-    """RFC 7030 §3.5: EST implementations that support this feature MUST use the
-    tls-unique value from the first TLS handshake."""
-    req = "RFC7030-3.5-MUST-03"
-    # Step 1: TLS 1.2, so the DUT (which claims linking) is asked to link; it enrolls.
-    post, password, unique = _enroll_post(client_bed, req, TLSVersion.TLSv1_2)
-    if unique is None:
-        inconclusive("the POST's connection has no tls-unique (not TLS 1.2)",
-                     frames=[post.line()])
-    # Step 2: challengePassword is base64 of the tls-unique of the first handshake of the
-    # connection carrying the POST (not of any other connection or handshake).
-    check(_linked(password, unique),
-          f"challengePassword {password[:40]!r} is not base64 of its connection's "
-          f"tls-unique {base64.b64encode(unique).decode()!r}", req, frames=[post.line()])
 
 
 @pytest.mark.requirement("RFC7030-3.5-SHOULD-01")

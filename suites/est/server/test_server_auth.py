@@ -54,7 +54,7 @@ def test_certificate_client_auth(server_bed: ServerDutBed) -> None:
 
 @pytest.mark.requirement("RFC7030-3.3.2-MUST-02")
 def test_unauthenticated_enroll_refused(server_bed: ServerDutBed) -> None:
-    """The EST server MUST perform client authorization checks as specified in Section
+    """The EST server MUST perform authorization checks as specified in Section
     3.7. (A client that authenticated in no way is not authorized to enroll.)"""
     req = "RFC7030-3.3.2-MUST-02"
     # Step 1: a tester client with no certificate and no HTTP credentials enrolls.
@@ -73,7 +73,7 @@ def test_unauthenticated_enroll_refused(server_bed: ServerDutBed) -> None:
 
 @pytest.mark.requirement("RFC7030-3.3.2-MUST-02")
 def test_unknown_ca_client_refused(server_bed: ServerDutBed) -> None:
-    """The EST server MUST perform client authorization checks as specified in Section
+    """The EST server MUST perform authorization checks as specified in Section
     3.7. (A certificate from a CA the server does not trust authorizes nothing.)"""
     req = "RFC7030-3.3.2-MUST-02"
     # Step 1: a tester client with a certificate from a root unknown to the DUT enrolls.
@@ -96,7 +96,7 @@ def test_unknown_ca_client_refused(server_bed: ServerDutBed) -> None:
 
 @pytest.mark.requirement("RFC7030-3.3.2-MUST-02")
 def test_reenroll_other_subject_refused(server_bed: ServerDutBed) -> None:
-    """The EST server MUST perform client authorization checks as specified in Section
+    """The EST server MUST perform authorization checks as specified in Section
     3.7. (Re-enrollment renews the identity of the certificate presented, §4.2.2.)"""
     req = "RFC7030-3.3.2-MUST-02"
     server_bed.start()

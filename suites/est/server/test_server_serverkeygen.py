@@ -71,7 +71,7 @@ def test_serverkeygen_multipart(server_bed: ServerDutBed) -> None:
 @pytest.mark.requirement("RFC7030-4.4.2-MUST-02")
 def test_serverkeygen_pkcs8_key(server_bed: ServerDutBed) -> None:
     """If additional encryption is not being employed, the private key data MUST be placed
-    in an "application/pkcs8" part."""
+    in an "application/pkcs8"."""
     req = "RFC7030-4.4.2-MUST-02"
     # Step 1: POST a CSR without encryption attributes to .../serverkeygen.
     answer = serverkeygen_exchange(server_bed).expect_next(

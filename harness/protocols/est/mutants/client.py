@@ -93,7 +93,7 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
         _client(
             "pop-stale-tls-unique",
             # the CSR then embeds no tls-unique of its own connection (§3.5 SHOULD)
-            ["RFC7030-3.5-MUST-03", "RFC7030-3.5-SHOULD-01"],
+            ["RFC7030-3.5-SHOULD-01"],
             "Puts the tls-unique of an earlier connection into challengePassword instead of "
             "the one of the connection carrying the CSR.",
             _quirk(pop_from_other_connection=True),
@@ -130,13 +130,6 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
             ["RFC8951-3.1-SHOULD-02"],
             "Takes base64 bodies with LF line breaks only; refuses spaces, tabs and CR in them.",
             _quirk(tolerate_blanks=False),
-        ),
-        _client(
-            "pop-nonempty-challenge",
-            ["RFC7030-3.5-MUST-02"],
-            "Puts a fixed enrollment secret into challengePassword when not linking tls-unique, "
-            "where the attribute must be absent or empty.",
-            _quirk(fixed_challenge=b"est-enrollment-secret"),
         ),
         _client(
             "skips-cacerts",
