@@ -73,7 +73,7 @@ class ServerQuirks:
     skip_csr_signature_check: bool = False  # issue for a CSR whose signature is wrong
     serverkeygen_single_part: bool = False  # answer serverkeygen with certs-only, no key part
     serverkeygen_checks_csr_key: bool = False  # refuse a serverkeygen CSR whose signature fails
-    cacerts_without: str | None = None  # "root" or "issuer": left out of /cacerts
+    cacerts_without: str | None = None  # "root", "issuer" or "links": left out of /cacerts
     success_status: dict[str, int] = field(default_factory=dict)  # op -> 2xx sent for 200
     serverkeygen_key_media_type: str | None = None  # key part labelled so, not pkcs8
     csrattrs_without_challenge_password: bool = False  # even when require_pop is on
@@ -83,6 +83,7 @@ class ServerQuirks:
     no_session_resumption: bool = False  # no session tickets (RFC 5077, TLS 1.3)
     no_client_certificates: bool = False  # never send CertificateRequest
     path_prefix: str | None = None  # serve the operations here, not under /.well-known/est
+    any_label: bool = False  # any path segment is a CA label, operation names too (§3.2.2)
 
 
 @dataclass
@@ -182,6 +183,8 @@ class EstOperations:
                 certs = [c for c in certs if not self_signed(c)]
             elif self.quirks.cacerts_without == "issuer":
                 certs = [c for c in certs if c != self.settings.ca.cert]
+            elif self.quirks.cacerts_without == "links":  # root key update links (§4.1.3)
+                certs = [c for c in certs if c.issuer != c.subject or self_signed(c)]
             return self._certs_reply(op, certs, "CA certificates")
         if op == codec.CSRATTRS_OPERATION:
             return self._csrattrs()

@@ -80,6 +80,10 @@ def _key_cert_sign_server_cert(peer: EstServerPeer) -> None:
     peer.config.credential = CertifiedKey(cert, key, [ca.cert, *ca.chain])
 
 
+def _no_labels(peer: EstServerPeer) -> None:
+    peer.config.labels = ()
+
+
 def _server(
     name: str, breaks: list[str], description: str, apply: Callable[[EstServerPeer], None]
 ) -> tuple[str, Mutant[EstServerPeer]]:
@@ -185,10 +189,32 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         ),
         _server(
             "cacerts-without-root",
-            ["RFC7030-4.1.3-MUST-04", "RFC7030-4.1.3-MUST-05"],
+            # during a root key update both roots, OldWithOld and NewWithNew, go too
+            ["RFC7030-4.1.3-MUST-04", "RFC7030-4.1.3-MUST-05", "RFC7030-4.1.3-SHOULD-01"],
             "/cacerts leaves out the root CA certificate (only the issuing EST CA), so no "
             "chain ends at a trust anchor.",
             _set(cacerts_without="root"),
+        ),
+        _server(
+            "cacerts-without-rollover-links",
+            ["RFC7030-4.1.3-SHOULD-01"],
+            "During a root CA key update (start parameter rollover=1) /cacerts holds the old "
+            "and the new root but neither link certificate (OldWithNew, NewWithOld).",
+            _set(cacerts_without="links"),
+        ),
+        _server(
+            "label-ignored",
+            ["RFC7030-3.2.2-MAY-01"],
+            "Claims a CA label but serves only the unlabelled paths: "
+            "/.well-known/est/<label>/... answers 404.",
+            _no_labels,
+        ),
+        _server(
+            "any-label",
+            ["RFC7030-3.2.2-MUST-02"],
+            "Takes any path segment as a CA label, operation names too: "
+            "/.well-known/est/simpleenroll/cacerts is served as /cacerts.",
+            _set(any_label=True),
         ),
         _server(
             "cacerts-without-issuer",
@@ -254,7 +280,8 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         ),
         _server(
             "not-under-well-known",
-            ["RFC7030-3.2.2-MUST-01"],
+            # the CA label lives under /.well-known/est too (§3.2.2)
+            ["RFC7030-3.2.2-MUST-01", "RFC7030-3.2.2-MAY-01"],
             "Serves the EST operations under /est/ only; /.well-known/est/... answers 404.",
             _set(path_prefix="/est"),
         ),
