@@ -30,7 +30,7 @@ REFERENCE_ICS: dict[str, dict[str, Any]] = {
         "EST-SERVER-CSRATTRS": True,
         "EST-SERVER-SIMPLEREENROLL": True,
         "EST-SERVER-SERVERKEYGEN": True,
-        "EST-SERVER-FULLCMC": False,  # answers 501
+        "EST-SERVER-FULLCMC": True,  # one PKCS#10 per Full PKI Request
         "EST-SERVER-REQUIRES-POP": True,  # start(pop="1")
         "EST-SERVER-MANUAL-APPROVAL": True,  # start(pending="1")
         "EST-SERVER-CA-KEY-UPDATE": True,  # start(rollover="1")

@@ -203,6 +203,13 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
             _set(cacerts_without="links"),
         ),
         _server(
+            "fullcmc-accepts-anything",
+            ["RFC7030-4.3.1-MUST-01"],
+            "/fullcmc issues for any body holding a PKCS#10: a bare one, one in a SignedData "
+            "of another content type, or one under a signature that does not verify.",
+            _set(fullcmc_accepts_anything=True),
+        ),
+        _server(
             "label-ignored",
             ["RFC7030-3.2.2-MAY-01"],
             "Claims a CA label but serves only the unlabelled paths: "
