@@ -473,6 +473,8 @@ def _labelled_operation(path: str, labels: tuple[str, ...], quirks: ServerQuirks
     RFC 7030 §3.2.2 forbids ("the CA label MUST NOT be the same as any previously defined
     path segment").
     """
+    if quirks.labels_ignored:
+        labels = ()
     if not labels and not quirks.any_label:
         return None
     found = _operation_and_label(path, quirks.path_prefix)

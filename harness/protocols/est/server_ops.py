@@ -87,6 +87,7 @@ class ServerQuirks:
     no_client_certificates: bool = False  # never send CertificateRequest
     path_prefix: str | None = None  # serve the operations here, not under /.well-known/est
     any_label: bool = False  # any path segment is a CA label, operation names too (§3.2.2)
+    labels_ignored: bool = False  # CA labels of the config are not served (§3.2.2)
     fullcmc_accepts_anything: bool = False  # /fullcmc issues for any body holding a PKCS#10
 
 

@@ -80,10 +80,6 @@ def _key_cert_sign_server_cert(peer: EstServerPeer) -> None:
     peer.config.credential = CertifiedKey(cert, key, [ca.cert, *ca.chain])
 
 
-def _no_labels(peer: EstServerPeer) -> None:
-    peer.config.labels = ()
-
-
 def _server(
     name: str, breaks: list[str], description: str, apply: Callable[[EstServerPeer], None]
 ) -> tuple[str, Mutant[EstServerPeer]]:
@@ -214,7 +210,7 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
             ["RFC7030-3.2.2-MAY-01"],
             "Claims a CA label but serves only the unlabelled paths: "
             "/.well-known/est/<label>/... answers 404.",
-            _no_labels,
+            _set(labels_ignored=True),
         ),
         _server(
             "any-label",
