@@ -229,6 +229,25 @@ def _server_cert_key_cert_sign(w: World, s: EstServerPeer) -> object:
     return cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
 
 
+def _labelled_cacerts(label: str) -> Probe:
+    def probe(w: World, s: EstServerPeer) -> object:
+        s.config.labels = ("second-ca",)  # read per request
+        return w.client(s).request("GET", codec.operation_path(codec.CACERTS, label)).status
+
+    return probe
+
+
+def _rollover_bag_size(w: World, s: EstServerPeer) -> object:
+    rollover = Pki.create().root_rollover(w.root)
+    s.behaviour.extra_cacerts = [rollover.new_with_new.cert, *rollover.links()]
+    return len(w.client(s).cacerts().certs())
+
+
+def _fullcmc_bare_csr(w: World, s: EstServerPeer) -> object:
+    csr = make_csr(generate_key(), "fullcmc-bare")
+    return w.client(s, w.idevid).fullcmc(csr.public_bytes(serialization.Encoding.DER)).status
+
+
 def _well_known_cacerts(w: World, s: EstServerPeer) -> object:
     return w.client(s).request("GET", f"{codec.WELL_KNOWN}/{codec.CACERTS}").status
 
@@ -340,6 +359,10 @@ SERVER_CASES: dict[str, tuple[Probe, object, object, ServerBehaviour | None]] = 
     "no-session-resumption": (_second_handshake_resumed, True, False, None),
     "server-cert-key-cert-sign": (_server_cert_key_cert_sign, False, True, None),
     "not-under-well-known": (_well_known_cacerts, 200, 404, None),
+    "label-ignored": (_labelled_cacerts("second-ca"), 200, 404, None),
+    "any-label": (_labelled_cacerts(codec.SIMPLEENROLL), 404, 200, None),
+    "cacerts-without-rollover-links": (_rollover_bag_size, 5, 3, None),
+    "fullcmc-accepts-anything": (_fullcmc_bare_csr, 400, 200, None),
     "accepts-tls-1-0": (
         _weak_tls("ALL", ssl.TLSVersion.TLSv1),
         (0, None),
@@ -598,6 +621,17 @@ def test_skips_a_request_before_enroll(
     assert missing not in ops and ops[-1] == "simpleenroll"
 
 
+def test_refuses_root_key_update(world: World, tmp_path: Path) -> None:
+    rollover = Pki.create().root_rollover(world.root)
+    bag = ServerBehaviour(extra_cacerts=[rollover.new_with_new.cert, *rollover.links()])
+    (ref, _), (mut, _) = _both(
+        world, tmp_path, "refuses-root-key-update", "cacerts", behaviour=bag
+    )
+    assert (ref, mut) == (0, 1)
+    held = x509.load_pem_x509_certificates((tmp_path / "ref" / CACERTS_FILE).read_bytes())
+    assert rollover.new_with_new.cert in held
+
+
 def test_every_client_mutant_has_a_check() -> None:
     checked = {
         "cacerts-get-with-body",
@@ -622,6 +656,7 @@ def test_every_client_mutant_has_a_check() -> None:
         "ignores-retry-after",
         "reenroll-changes-subject",
         "pop-stale-tls-unique",
+        "refuses-root-key-update",
     }
     assert checked == set(CLIENT_MUTANTS) and len(CLIENT_MUTANTS) >= 5
 

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from harness.crypto.pki import CertifiedKey, Pki, generate_key, make_csr
-from harness.protocols.est import codec
+from harness.protocols.est import cmc, codec
 from harness.protocols.est import params as P
 from harness.protocols.est.client import EstClientPeer
 from harness.protocols.est.params import EstClientParams
@@ -236,7 +236,12 @@ def test_client_peer_operations(server: EstServerPeer, world: World) -> None:
     key = generate_key()
     enrolled = peer.simpleenroll(make_csr(key, "peer-dev"))
     assert enrolled.ok and enrolled.certs()[0].public_key() == key.public_key()
-    assert peer.fullcmc(b"\x30\x00").status == 501
+    assert peer.fullcmc(b"\x30\x00").status == 400  # not a Full PKI Request
+    fullcmc = peer.fullcmc(cmc.full_pki_request(make_csr(key, "peer-dev"), key))
+    assert fullcmc.ok and fullcmc.content_type == cmc.CMC_RESPONSE
+    answer = cmc.parse_full_pki_response(codec.b64_decode(fullcmc.body))
+    assert answer.statuses == [(cmc.SUCCESS, [1])]
+    assert answer.certificates[0].public_key() == key.public_key()
     assert peer.request("GET", "/.well-known/est/nosuchop").status == 404
     assert peer.request("POST", codec.CACERTS).status == 405
     bad_type = peer.request(

@@ -46,6 +46,7 @@ class BuiltinEstController(Controller):
             return {}
         from harness.crypto.pki import Pki
         from harness.protocols.est import mutants
+        from harness.protocols.est.reference import REFERENCE_CA_LABEL
         from harness.protocols.est.server import EstServerConfig
         from harness.protocols.est.server_ops import ServerBehaviour
 
@@ -66,6 +67,7 @@ class BuiltinEstController(Controller):
             users={user: password},
             log=work / "server.log",
             csrattrs=_reference_csrattrs(),
+            labels=(REFERENCE_CA_LABEL,),  # the reference ICS claims this CA label
         )
         mutant = self.mutant if self.mutant in mutants.SERVER_MUTANTS else None
         # the knobs a test may set on a server DUT, as a vendor would configure one
@@ -74,6 +76,9 @@ class BuiltinEstController(Controller):
             behaviour.pending, behaviour.retry_after = 1, 1
         if params.get("pop") == "1":  # PoP linking required; tls-unique exists up to TLS 1.2
             behaviour.require_pop, behaviour.max_tls = True, ssl.TLSVersion.TLSv1_2
+        if params.get("rollover") == "1":  # root CA key update under way (RFC 7030 §4.1.3)
+            rollover = pki.root_rollover(root)
+            config.cacerts = [ca.cert, *rollover.certificates()]
         self._server = mutants.make_server(config, behaviour, mutant)
         self._server.start()
         return {

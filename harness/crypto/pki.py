@@ -109,6 +109,28 @@ class CertifiedKey:
         return paths
 
 
+@dataclass
+class RootRollover:
+    """A root CA key update (RFC 4210 §4.4): the old and new self-signed roots and the
+    two link certificates that let holders of either key validate the other.
+
+    OldWithNew carries the old root's subject and public key, signed with the new key;
+    NewWithOld carries the new public key, signed with the old key.
+    """
+
+    old_with_old: x509.Certificate
+    new_with_new: CertifiedKey
+    old_with_new: x509.Certificate
+    new_with_old: x509.Certificate
+
+    def certificates(self) -> list[x509.Certificate]:
+        """The four certificates a /cacerts answer carries during the update (§4.1.3)."""
+        return [self.old_with_old, self.new_with_new.cert, self.old_with_new, self.new_with_old]
+
+    def links(self) -> list[x509.Certificate]:
+        return [self.old_with_new, self.new_with_old]
+
+
 def generate_key(key_type: KeyType = "p256") -> PrivateKey:
     """A fresh private key of one of `KEY_TYPES`."""
     if key_type == "p256":
@@ -282,6 +304,31 @@ class Pki:
             signing_key=key,
         )
         return CertifiedKey(cert, key, [])
+
+    def root_rollover(self, old: CertifiedKey, *, days: int = 3650) -> RootRollover:
+        """A new key for root `old` (same subject) with both link certificates."""
+        if not old.cert.issuer == old.cert.subject or old.chain:
+            raise PkiError("a root key update needs a self-signed root")
+        key = generate_key(self.key_type)
+        subject = old.cert.subject
+        extensions = _ca_extensions(path_length=None)
+        new_cert = self._issue(
+            None, subject, key.public_key(), days=days, validity=None,
+            extensions=extensions, signing_key=key,
+        )  # fmt: skip
+        new = CertifiedKey(new_cert, key, [])
+        old_public = old.key.public_key()
+        old_with_new = self._issue(
+            new, subject, old_public, days=0,
+            validity=(old.cert.not_valid_before_utc, old.cert.not_valid_after_utc),
+            extensions=extensions,
+        )  # fmt: skip
+        new_with_old = self._issue(
+            old, subject, key.public_key(), days=0,
+            validity=(new_cert.not_valid_before_utc, old.cert.not_valid_after_utc),
+            extensions=extensions,
+        )  # fmt: skip
+        return RootRollover(old.cert, new, old_with_new, new_with_old)
 
     def sub_ca(
         self,

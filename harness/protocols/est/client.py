@@ -126,7 +126,7 @@ class EstClientPeer(_Operations):
         return self.request(
             "POST",
             codec.FULLCMC,
-            {"Content-Type": "application/pkcs7-mime"},
+            {"Content-Type": "application/pkcs7-mime; smime-type=CMC-request"},
             codec.b64_encode(body),
         )
 

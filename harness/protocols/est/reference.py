@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The CA label (RFC 7030 §3.2.2) the reference server serves besides its base path.
+REFERENCE_CA_LABEL = "reference-ca"
+
 REFERENCE_ICS: dict[str, dict[str, Any]] = {
     "client": {
         "EST-CLIENT-CERT-AUTH": True,
@@ -23,13 +26,14 @@ REFERENCE_ICS: dict[str, dict[str, Any]] = {
     },
     "server": {
         "EST-SERVER-HTTP-AUTH": True,
+        "EST-SERVER-LABEL": REFERENCE_CA_LABEL,
         "EST-SERVER-CSRATTRS": True,
         "EST-SERVER-SIMPLEREENROLL": True,
         "EST-SERVER-SERVERKEYGEN": True,
-        "EST-SERVER-FULLCMC": False,  # answers 501
+        "EST-SERVER-FULLCMC": True,  # one PKCS#10 per Full PKI Request
         "EST-SERVER-REQUIRES-POP": True,  # start(pop="1")
         "EST-SERVER-MANUAL-APPROVAL": True,  # start(pending="1")
-        "EST-SERVER-CA-KEY-UPDATE": False,
+        "EST-SERVER-CA-KEY-UPDATE": True,  # start(rollover="1")
         "EST-TLS-VERSION": "1.3",
     },
 }

@@ -31,6 +31,7 @@ from harness.errors import PeerError
 from harness.protocols.est import codec
 from harness.protocols.est import params as P
 from harness.protocols.est.client import EstClientPeer, EstResponse, EstSession
+from harness.protocols.est.client_rollover import same_name_roots
 from harness.protocols.est.client_support import (
     CsrPlan,
     Refused,
@@ -95,6 +96,7 @@ class ClientQuirks:
     copy_unknown_csrattrs: bool = False  # unrecognised csrattrs items go into the CSR
     tls_1_0_first: bool = False  # first ClientHello of an action offers TLS 1.0 alone (§3.3)
     enroll_with_idevid: bool = True  # §3.3.2: the IDevID authenticates /simpleenroll
+    refuse_root_key_update: bool = False  # refuse a bag with two roots of one name (§4.1.3)
 
 
 def run_action(action: str, params: EstClientParams, mutant: str | None = None) -> ActionOutcome:
@@ -327,6 +329,8 @@ def _cacerts(c: _Client) -> None:
     certs = c.certs_of(resp, "cacerts")
     if not certs:
         raise Refused("cacerts: no certificates")
+    if c.quirks.refuse_root_key_update and (twins := same_name_roots(certs)):
+        raise Refused(f"cacerts: more than one self-signed certificate named {twins[0]}")
     if c.quirks.validate_cacerts:
         # RFC 7030 §4.1.3: only certificates with a path to the explicit TA are installed.
         assert c.params.trust_anchors is not None  # checked in _Client

@@ -74,6 +74,8 @@ class EstServerConfig:
     keylog: Path | None = None  # NSS key log (SSLContext.keylog_filename)
     log: Path | None = None  # readable peer log, one block per exchange
     label: str | None = None  # RFC 7030 §3.2.2 CA label segment
+    # More CA labels served besides the base path (same CA), as a multi-CA server would.
+    labels: tuple[str, ...] = ()
     csrattrs: bytes | None = None  # DER CsrAttrs; None answers 204
     days: int = 365  # validity of issued certificates
 
@@ -377,6 +379,8 @@ class _Connection:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers]
         received = time.time()
         op = _operation(path, peer.config.label, peer.quirks.path_prefix)
+        if op is None:
+            op = _labelled_operation(path, peer.config.labels, peer.quirks)
         base = {
             "op": op or "",
             "method": method,
@@ -455,15 +459,40 @@ def _operation(path: str, label: str | None, prefix: str | None = None) -> str |
 
     `prefix` (a ServerQuirks hook) serves the operations there instead of /.well-known/est.
     """
+    found = _operation_and_label(path, prefix)
+    if found is None:
+        return None
+    found_label, op = found
+    return op if found_label == label else None
+
+
+def _labelled_operation(path: str, labels: tuple[str, ...], quirks: ServerQuirks) -> str | None:
+    """The operation of `/.well-known/est/<label>/<op>` for a label of `labels`, or None.
+
+    The `any_label` quirk takes every segment as a label, operation names included, which
+    RFC 7030 §3.2.2 forbids ("the CA label MUST NOT be the same as any previously defined
+    path segment").
+    """
+    if quirks.labels_ignored:
+        labels = ()
+    if not labels and not quirks.any_label:
+        return None
+    found = _operation_and_label(path, quirks.path_prefix)
+    if found is None or found[0] is None:
+        return None
+    label, op = found
+    return op if label in labels or quirks.any_label else None
+
+
+def _operation_and_label(path: str, prefix: str | None) -> tuple[str | None, str] | None:
     if prefix is not None:
         if not path.startswith(prefix + "/"):
             return None
         path = codec.WELL_KNOWN + path[len(prefix) :]
     try:
-        found_label, op = codec.split_path(path)
+        return codec.split_path(path)
     except codec.CodecError:
         return None
-    return op if found_label == label else None
 
 
 def _plain(status: int, message: str) -> OpReply:

@@ -24,10 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from harness.crypto.certs import issued_by, self_signed, subject_of
 from harness.crypto.pki import CertifiedKey, KeyType, Pki, PkiError, generate_key
-from harness.protocols.est import codec
+from harness.protocols.est import cmc, codec
+from harness.protocols.est import server_fullcmc as fullcmc
 
 # Operations that need an authenticated, authorized client by default (RFC 7030 §3.7).
-AUTHENTICATED_OPS = frozenset({codec.SIMPLEENROLL, codec.SIMPLEREENROLL, codec.SERVERKEYGEN})
+AUTHENTICATED_OPS = frozenset(
+    {codec.SIMPLEENROLL, codec.SIMPLEREENROLL, codec.SERVERKEYGEN, codec.FULLCMC}
+)
 ENROLL_OPS = frozenset({codec.SIMPLEENROLL, codec.SIMPLEREENROLL})
 REALM = "estrealm"
 CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"  # PKCS #9 challengePassword (RFC 2985)
@@ -73,7 +76,7 @@ class ServerQuirks:
     skip_csr_signature_check: bool = False  # issue for a CSR whose signature is wrong
     serverkeygen_single_part: bool = False  # answer serverkeygen with certs-only, no key part
     serverkeygen_checks_csr_key: bool = False  # refuse a serverkeygen CSR whose signature fails
-    cacerts_without: str | None = None  # "root" or "issuer": left out of /cacerts
+    cacerts_without: str | None = None  # "root", "issuer" or "links": left out of /cacerts
     success_status: dict[str, int] = field(default_factory=dict)  # op -> 2xx sent for 200
     serverkeygen_key_media_type: str | None = None  # key part labelled so, not pkcs8
     csrattrs_without_challenge_password: bool = False  # even when require_pop is on
@@ -83,6 +86,9 @@ class ServerQuirks:
     no_session_resumption: bool = False  # no session tickets (RFC 5077, TLS 1.3)
     no_client_certificates: bool = False  # never send CertificateRequest
     path_prefix: str | None = None  # serve the operations here, not under /.well-known/est
+    any_label: bool = False  # any path segment is a CA label, operation names too (§3.2.2)
+    labels_ignored: bool = False  # CA labels of the config are not served (§3.2.2)
+    fullcmc_accepts_anything: bool = False  # /fullcmc issues for any body holding a PKCS#10
 
 
 @dataclass
@@ -167,8 +173,6 @@ class EstOperations:
             reply = _text(405, f"{op} takes {expected}, not {req.method}")
             reply.headers.append(("Allow", expected))
             return reply
-        if op == codec.FULLCMC:
-            return _text(501, "fullcmc is not implemented")
         needs_auth = op in AUTHENTICATED_OPS or (
             op == codec.CACERTS and self.quirks.cacerts_requires_auth
         )
@@ -182,9 +186,13 @@ class EstOperations:
                 certs = [c for c in certs if not self_signed(c)]
             elif self.quirks.cacerts_without == "issuer":
                 certs = [c for c in certs if c != self.settings.ca.cert]
+            elif self.quirks.cacerts_without == "links":  # root key update links (§4.1.3)
+                certs = [c for c in certs if c.issuer != c.subject or self_signed(c)]
             return self._certs_reply(op, certs, "CA certificates")
         if op == codec.CSRATTRS_OPERATION:
             return self._csrattrs()
+        if op == codec.FULLCMC:
+            return self._fullcmc(req)
         return self._enroll(req)
 
     # -- authentication (RFC 7030 §3.2.3, §3.3.2) --------------------------------------------
@@ -373,6 +381,24 @@ class EstOperations:
         override = self.behaviour.content_type.get(codec.SERVERKEYGEN)
         note = f"server-generated key for {cert.subject.rfc4514_string()}"
         return OpReply(200, [("Content-Type", override or content_type)], body, note)
+
+    def _fullcmc(self, req: OpRequest) -> OpReply:
+        """RFC 7030 §4.3: a Full PKI Request in, a Full PKI Response out."""
+        lenient = self.quirks.fullcmc_accepts_anything
+        try:
+            part, csr = fullcmc.read_request(req.header("content-type") or "", req.body, lenient)
+        except fullcmc.FullCmcRefused as exc:
+            return _text(400, str(exc))
+        try:
+            cert = self._pki.issue_from_csr(
+                self.settings.ca, csr, days=self.settings.days, verify_signature=False
+            )
+        except PkiError as exc:
+            return _text(400, f"cannot issue: {exc}")
+        self._record(cert)
+        der = fullcmc.response(part, cert, self.settings.ca)
+        note = f"issued {cert.subject.rfc4514_string()} (Full PKI Response)"
+        return self._der_reply(codec.FULLCMC, der, cmc.CMC_RESPONSE, note)
 
     def issued_certs(self) -> list[x509.Certificate]:
         with self._lock:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
 
 from harness.capture import PacketCursor
-from harness.crypto.certs import path_to_root, self_signed
+from harness.crypto.certs import path_to_root, self_signed, signed_with_key_of, spki
 from harness.crypto.pki import generate_key, make_csr
 from harness.protocols.est import codec
 from harness.protocols.est.client import EstResponse
@@ -17,8 +18,10 @@ from harness.verdicts import check, inconclusive
 pytestmark = pytest.mark.dut_role("est", "server")
 
 
-def cacerts_exchange(bed: ServerDutBed, auth: str = "cert") -> tuple[EstResponse, PacketCursor]:
-    bed.start()
+def cacerts_exchange(
+    bed: ServerDutBed, auth: str = "cert", **dut_params: str
+) -> tuple[EstResponse, PacketCursor]:
+    bed.start(**dut_params)
     resp = bed.client(auth=auth).cacerts()
     return resp, bed.wire()
 
@@ -131,3 +134,42 @@ def test_cacerts_builds_chain_of_issued(server_bed: ServerDutBed) -> None:
         f"{len(pool)} certificate(s) of /cacerts (frame {ca_answer.number})",
         req,
     )
+
+
+@pytest.mark.requirement("RFC7030-4.1.3-SHOULD-01")
+@pytest.mark.ics("EST-SERVER-CA-KEY-UPDATE")
+def test_cacerts_root_key_update(server_bed: ServerDutBed) -> None:
+    """The EST server SHOULD include the three "Root CA Key Update" certificates
+    OldWithOld, OldWithNew, and NewWithOld in the response chain.
+
+    RFC 4210 §4.4 defines them: OldWithNew is the old root public key signed with the
+    new private key, NewWithOld the new root public key signed with the old private key.
+    They are found here by keys and signatures; names say nothing (all share one).
+    """
+    req = "RFC7030-4.1.3-SHOULD-01"
+    # Step 1: the DUT is started in the middle of a root key update (start parameter
+    # rollover=1, as the ICS option says); GET .../cacerts.
+    _, wire = cacerts_exchange(server_bed, rollover="1")
+    answer = wire.expect_next(response_to(codec.CACERTS), req, "the answer to GET .../cacerts")
+    if answer.get("http.response.code") != "200":
+        inconclusive(f"frame {answer.number}: /cacerts was not successful, nothing to judge")
+    bag = wire_certs(answer, req, strict=False)
+    # Step 2: two self-signed roots with different keys: OldWithOld and NewWithNew.
+    roots = [c for c in bag if signed_with_key_of(c, c)]
+    pairs = [(a, b) for a in roots for b in roots if spki(a) != spki(b)]
+    check(pairs, f"frame {answer.number}: /cacerts holds {len(roots)} self-signed root(s), "
+          "not an old and a new root key", req, frames=[answer.line()])
+
+    def links(subject_key: x509.Certificate, signer: x509.Certificate) -> bool:
+        return any(
+            spki(c) == spki(subject_key) and not signed_with_key_of(c, c)
+            and signed_with_key_of(c, signer)
+            for c in bag
+        )  # fmt: skip
+
+    # Step 3: for one pair, the old key signed by the new (OldWithNew) and the new key
+    # signed by the old (NewWithOld) are in the bag too.
+    linked = [(a, b) for a, b in pairs if links(a, b) and links(b, a)]
+    check(linked, f"frame {answer.number}: /cacerts holds {len(roots)} roots with different "
+          "keys but no pair of link certificates (OldWithNew, NewWithOld) between them; "
+          f"{len(bag)} certificate(s) in all", req, frames=[answer.line()])

@@ -171,6 +171,13 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
             _quirk(tls_1_0_first=True),
         ),
         _client(
+            "refuses-root-key-update",
+            ["RFC7030-4.1.3-MUST-06"],
+            "Refuses a /cacerts bag holding two self-signed certificates of one name, as "
+            "during a root CA key update (OldWithOld and NewWithNew).",
+            _quirk(refuse_root_key_update=True),
+        ),
+        _client(
             "enroll-basic-only",
             ["RFC7030-3.3.2-MAY-01"],
             "Enrolls with HTTP Basic alone, never presenting the IDevID it was given.",

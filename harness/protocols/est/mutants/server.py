@@ -185,10 +185,39 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         ),
         _server(
             "cacerts-without-root",
-            ["RFC7030-4.1.3-MUST-04", "RFC7030-4.1.3-MUST-05"],
+            # during a root key update both roots, OldWithOld and NewWithNew, go too
+            ["RFC7030-4.1.3-MUST-04", "RFC7030-4.1.3-MUST-05", "RFC7030-4.1.3-SHOULD-01"],
             "/cacerts leaves out the root CA certificate (only the issuing EST CA), so no "
             "chain ends at a trust anchor.",
             _set(cacerts_without="root"),
+        ),
+        _server(
+            "cacerts-without-rollover-links",
+            ["RFC7030-4.1.3-SHOULD-01"],
+            "During a root CA key update (start parameter rollover=1) /cacerts holds the old "
+            "and the new root but neither link certificate (OldWithNew, NewWithOld).",
+            _set(cacerts_without="links"),
+        ),
+        _server(
+            "fullcmc-accepts-anything",
+            ["RFC7030-4.3.1-MUST-01"],
+            "/fullcmc issues for any body holding a PKCS#10: a bare one, one in a SignedData "
+            "of another content type, or one under a signature that does not verify.",
+            _set(fullcmc_accepts_anything=True),
+        ),
+        _server(
+            "label-ignored",
+            ["RFC7030-3.2.2-MAY-01"],
+            "Claims a CA label but serves only the unlabelled paths: "
+            "/.well-known/est/<label>/... answers 404.",
+            _set(labels_ignored=True),
+        ),
+        _server(
+            "any-label",
+            ["RFC7030-3.2.2-MUST-02"],
+            "Takes any path segment as a CA label, operation names too: "
+            "/.well-known/est/simpleenroll/cacerts is served as /cacerts.",
+            _set(any_label=True),
         ),
         _server(
             "cacerts-without-issuer",
@@ -254,7 +283,8 @@ SERVER_MUTANTS: dict[str, Mutant[EstServerPeer]] = dict(
         ),
         _server(
             "not-under-well-known",
-            ["RFC7030-3.2.2-MUST-01"],
+            # the CA label lives under /.well-known/est too (§3.2.2)
+            ["RFC7030-3.2.2-MUST-01", "RFC7030-3.2.2-MAY-01"],
             "Serves the EST operations under /est/ only; /.well-known/est/... answers 404.",
             _set(path_prefix="/est"),
         ),
