@@ -622,6 +622,14 @@ def test_every_client_mutant_has_a_check() -> None:
         "ignores-retry-after",
         "reenroll-changes-subject",
         "pop-stale-tls-unique",
+        # tests/test_est_client_trust.py
+        "pins-first-ta",
+        "implicit-ta-always-on",
+        "implicit-ta-no-uri-check",
+        "implicit-ta-honours-cmcra",
+        "implicit-ta-kept-after-cacerts",
+        "bootstrap-enrolls-provisionally",
+        "bootstrap-no-fingerprint-check",
     }
     assert checked == set(CLIENT_MUTANTS) and len(CLIENT_MUTANTS) >= 5
 
