@@ -597,17 +597,6 @@ def test_strict_base64(world: World, tmp_path: Path) -> None:
     assert (ref, mut) == (0, 0)
 
 
-def test_pop_nonempty_challenge(world: World, tmp_path: Path) -> None:
-    config = world.config()
-    config.csrattrs = None  # nothing asks for challengePassword
-    (ref, ref_srv), (mut, mut_srv) = _both(
-        world, tmp_path, "pop-nonempty-challenge", "enroll", config
-    )
-    assert (ref, mut) == (0, 0)
-    assert codec.challenge_password(_csr(_posts(ref_srv)[-1])) is None
-    assert codec.challenge_password(_csr(_posts(mut_srv)[-1])) == b"est-enrollment-secret"
-
-
 @pytest.mark.parametrize(
     ("mutant", "missing"), [("skips-cacerts", "cacerts"), ("skips-csrattrs", "csrattrs")]
 )
@@ -644,7 +633,6 @@ def test_every_client_mutant_has_a_check() -> None:
         "cacerts-error-installs",
         "cacerts-no-path-validation",
         "strict-base64",
-        "pop-nonempty-challenge",
         "skips-cacerts",
         "skips-csrattrs",
         "no-server-auth",
@@ -657,6 +645,14 @@ def test_every_client_mutant_has_a_check() -> None:
         "reenroll-changes-subject",
         "pop-stale-tls-unique",
         "refuses-root-key-update",
+        # tests/test_est_client_trust.py
+        "pins-first-ta",
+        "implicit-ta-always-on",
+        "implicit-ta-no-uri-check",
+        "implicit-ta-honours-cmcra",
+        "implicit-ta-kept-after-cacerts",
+        "bootstrap-enrolls-provisionally",
+        "bootstrap-no-fingerprint-check",
     }
     assert checked == set(CLIENT_MUTANTS) and len(CLIENT_MUTANTS) >= 5
 

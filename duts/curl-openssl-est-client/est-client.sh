@@ -15,6 +15,9 @@
 #   ONBOARDCHECK_TIMEOUT          seconds; bounds each request and the 202 retry wait
 #   ONBOARDCHECK_KEYLOG           NSS key log file for curl's TLS (optional)
 #   ONBOARDCHECK_POP              ignored: curl cannot give the tls-unique value
+#   ONBOARDCHECK_IMPLICIT_TAS     ignored: with --cacert curl uses no other roots
+#   ONBOARDCHECK_USE_IMPLICIT_TA  ignored (no Implicit TA database besides --cacert)
+#   ONBOARDCHECK_BOOTSTRAP_FINGERPRINT  ignored: no bootstrap distribution (RFC 7030 4.1.1)
 #
 # Exit status: 0 done, 1 refused or failed (message on stderr), 2 usage, 3 unsupported.
 

@@ -19,7 +19,7 @@ import http.client
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -106,6 +106,7 @@ class EstClientPeer(_Operations):
         tls_max: ssl.TLSVersion | None = None,
         tls_min: ssl.TLSVersion | None = None,
         verify_hostname: bool = True,
+        authorize: Callable[[bytes], str | None] | None = None,
     ):
         parts = urlsplit(base_url)
         if parts.scheme != "https" or not parts.hostname:
@@ -116,6 +117,9 @@ class EstClientPeer(_Operations):
         self.base_path = parts.path.rstrip("/") or codec.WELL_KNOWN
         self.basic_auth = basic_auth
         self.timeout = timeout
+        # Called with the server's certificate (DER) once the handshake is done; a
+        # returned reason closes the connection before any request (RFC 7030 §3.6).
+        self.authorize = authorize
         self.context = _client_context(
             trust_anchors, client, keylog, tls_max, tls_min, verify_hostname
         )
@@ -191,6 +195,10 @@ class EstSession(_Operations):
             if self.tls_version != "TLSv1.3":
                 # RFC 5929 tls-unique; meaningless in TLS 1.3 (RFC 8446 §C.5).
                 self.tls_unique = sock.get_channel_binding("tls-unique")
+            reason = _authorization_failure(peer, sock)
+            if reason is not None:
+                self.error = f"connect: TLS server certificate rejected: {reason}"
+                self.close()
 
     def request(
         self,
@@ -302,6 +310,15 @@ def _load_client(ctx: ssl.SSLContext, client: CertifiedKey) -> None:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(paths.key)
+
+
+def _authorization_failure(peer: EstClientPeer, sock: ssl.SSLSocket) -> str | None:
+    if peer.authorize is None:
+        return None
+    der = sock.getpeercert(binary_form=True)
+    if not der:
+        return "the server sent no certificate"
+    return peer.authorize(der)
 
 
 def _media_type(content_type: str | None) -> str | None:

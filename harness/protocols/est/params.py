@@ -23,6 +23,13 @@ SUBJECT_CN = "ONBOARDCHECK_SUBJECT_CN"  # CN of the CSR subject
 TIMEOUT = "ONBOARDCHECK_TIMEOUT"  # seconds, bounds the whole action incl. 202 retries
 POP = "ONBOARDCHECK_POP"  # "1": put base64(tls-unique) into the CSR's challengePassword
 KEYLOG = "ONBOARDCHECK_KEYLOG"  # optional client-side NSS key log
+# PEM: the DUT's Implicit TA database (RFC 7030 §3.1), standing for e.g. public web roots
+# a device ships with; the harness cannot install roots in a real device's system store.
+IMPLICIT_TAS = "ONBOARDCHECK_IMPLICIT_TAS"
+USE_IMPLICIT_TA = "ONBOARDCHECK_USE_IMPLICIT_TA"  # "1": the Implicit TA database is enabled
+# RFC 7030 §4.1.1 bootstrap: SHA-256 fingerprint (hex) of the CA certificate a human has
+# verified out of band; empty: no bootstrap.
+BOOTSTRAP_FINGERPRINT = "ONBOARDCHECK_BOOTSTRAP_FINGERPRINT"
 
 ALL_NAMES: tuple[str, ...] = (
     URL,
@@ -36,6 +43,9 @@ ALL_NAMES: tuple[str, ...] = (
     TIMEOUT,
     POP,
     KEYLOG,
+    IMPLICIT_TAS,
+    USE_IMPLICIT_TA,
+    BOOTSTRAP_FINGERPRINT,
 )
 
 # Files an EST client DUT keeps in STATE_DIR (what tests read back as the DUT's state).
@@ -69,6 +79,9 @@ class EstClientParams:
     timeout: float = 10.0
     pop: bool = False
     keylog: Path | None = None
+    implicit_tas: Path | None = None
+    use_implicit_ta: bool = False
+    bootstrap_fingerprint: str = ""
 
     def to_env(self) -> dict[str, str]:
         """The environment variables a client process reads (empty string = not set)."""
@@ -84,6 +97,9 @@ class EstClientParams:
             TIMEOUT: _number_text(self.timeout),
             POP: "1" if self.pop else "0",
             KEYLOG: _path_text(self.keylog),
+            IMPLICIT_TAS: _path_text(self.implicit_tas),
+            USE_IMPLICIT_TA: "1" if self.use_implicit_ta else "0",
+            BOOTSTRAP_FINGERPRINT: self.bootstrap_fingerprint,
         }
 
     def to_params(self) -> dict[str, str]:
@@ -119,6 +135,9 @@ class EstClientParams:
             timeout=timeout,
             pop=env.get(POP, "").strip() == "1",
             keylog=_opt_path(env.get(KEYLOG)),
+            implicit_tas=_opt_path(env.get(IMPLICIT_TAS)),
+            use_implicit_ta=env.get(USE_IMPLICIT_TA, "").strip() == "1",
+            bootstrap_fingerprint=env.get(BOOTSTRAP_FINGERPRINT, "").strip(),
         )
 
 

@@ -15,8 +15,8 @@ REFERENCE_ICS: dict[str, dict[str, Any]] = {
     "client": {
         "EST-CLIENT-CERT-AUTH": True,
         "EST-CLIENT-HTTP-AUTH": True,
-        "EST-CLIENT-IMPLICIT-TA": False,  # trusts only the explicit TA it is given
-        "EST-CLIENT-BOOTSTRAP": False,
+        "EST-CLIENT-IMPLICIT-TA": True,  # ONBOARDCHECK_IMPLICIT_TAS, when enabled
+        "EST-CLIENT-BOOTSTRAP": True,  # ONBOARDCHECK_BOOTSTRAP_FINGERPRINT
         "EST-CLIENT-CSRATTRS": True,
         "EST-CLIENT-SIMPLEREENROLL": True,
         "EST-CLIENT-SERVERKEYGEN": True,

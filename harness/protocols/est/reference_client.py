@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -31,6 +32,7 @@ from harness.errors import PeerError
 from harness.protocols.est import codec
 from harness.protocols.est import params as P
 from harness.protocols.est.client import EstClientPeer, EstResponse, EstSession
+from harness.protocols.est.client_bootstrap import bootstrap
 from harness.protocols.est.client_rollover import same_name_roots
 from harness.protocols.est.client_support import (
     CsrPlan,
@@ -52,6 +54,7 @@ from harness.protocols.est.client_support import (
     validated_cacerts,
     write_credential,
 )
+from harness.protocols.est.client_trust import Database, authorizer, resolve
 from harness.protocols.est.params import EstClientParams
 
 __all__ = ["ActionOutcome", "ClientQuirks", "Refused", "UsageError", "main", "run_action"]
@@ -97,6 +100,13 @@ class ClientQuirks:
     tls_1_0_first: bool = False  # first ClientHello of an action offers TLS 1.0 alone (§3.3)
     enroll_with_idevid: bool = True  # §3.3.2: the IDevID authenticates /simpleenroll
     refuse_root_key_update: bool = False  # refuse a bag with two roots of one name (§4.1.3)
+    pin_first_ta: bool = False  # keeps the first TA it was given, ignoring later ones (§3.1)
+    implicit_always: bool = False  # Implicit TA database used even when disabled (§3.1)
+    implicit_check_hostname: bool = True  # §3.6.2: URI check under an Implicit TA
+    cmcra_under_implicit: bool = False  # id-kp-cmcRA authorizes under an Implicit TA too
+    implicit_after_cacerts: bool = False  # Implicit TAs still used once /cacerts gave one
+    bootstrap_check_fingerprint: bool = True  # §4.1.1: the out-of-band fingerprint check
+    bootstrap_enroll_provisional: bool = False  # enrolls on the provisional connection
 
 
 def run_action(action: str, params: EstClientParams, mutant: str | None = None) -> ActionOutcome:
@@ -112,7 +122,10 @@ def run_action(action: str, params: EstClientParams, mutant: str | None = None) 
             CLIENT_MUTANTS[mutant].apply(quirks)
         if action not in _ACTIONS:
             raise UsageError(f"unknown action {action!r}; expected one of {', '.join(P.ACTIONS)}")
-        _ACTIONS[action](_Client(params, quirks, out))
+        client = _Client(params, quirks, out)
+        if client.trust.bootstrap_fingerprint and bootstrap(client, action):
+            return ActionOutcome(P.EXIT_OK, out.getvalue(), err.getvalue())
+        _ACTIONS[action](client)
         return ActionOutcome(P.EXIT_OK, out.getvalue(), err.getvalue())
     except Refused as exc:
         err.write(f"refused: {exc}\n")
@@ -133,10 +146,9 @@ class _Client:
         self.unverified = False  # mutant only: server authentication given up for the action
         self.stray_signer_sent = False  # mutant only: a CSR signed by a stray key is out
         self.legacy_tls = quirks.tls_1_0_first  # mutant only: this connection offers TLS 1.0
-        if params.trust_anchors is None or not params.trust_anchors.is_file():
-            # RFC 7030 §3.6.1: without an explicit TA the client cannot authenticate the server.
-            raise UsageError(f"{P.TRUST_ANCHORS} must name a PEM file")
         self.state.mkdir(parents=True, exist_ok=True)
+        self.trust = resolve(params, quirks)  # §3.1 Explicit and Implicit TA databases
+        self.database: Database = self.trust.first()  # the one tried on the next connection
 
     def say(self, line: str) -> None:
         self.out.write(line + "\n")
@@ -150,14 +162,16 @@ class _Client:
         if not basic_auth:
             basic = None
         verify = quirks.verify_server and not self.unverified
+        host = urlsplit(self.params.est_url).hostname or ""
         peer = EstClientPeer(
             self.params.est_url,
-            self.params.trust_anchors if verify else None,
+            self.trust.path(self.database) if verify else None,
             client=credential,
             basic_auth=basic,
             keylog=self.params.keylog,
             timeout=self.remaining(),
-            verify_hostname=quirks.check_hostname,
+            verify_hostname=False,  # §3.6.1 / §3.6.2 checks in `authorizer`
+            authorize=authorizer(host, self.database, quirks) if verify else None,
         )
         if self.legacy_tls:
             tls_1_0_only(peer.context)  # mutant: until a handshake fails (_may_fall_back)
@@ -268,6 +282,12 @@ class _Client:
             self.say(f"TLS 1.0 connection failed ({error}); retrying with TLS 1.2 or later")
             self.legacy_tls = False  # for the rest of the action
             return True
+        if "certificate rejected" in error and self.database == "explicit" and self.trust.implicit:
+            # The explicit TAs do not authenticate the server: try the Implicit TA
+            # database alone, so the client knows which one did (§3.3.1).
+            self.say(f"explicit TA: {error}; trying the Implicit TA database")
+            self.database = "implicit"
+            return True
         if not self.quirks.fallback_unverified or "certificate rejected" not in error:
             return False
         if self.unverified:
@@ -321,20 +341,19 @@ class _Client:
 def _cacerts(c: _Client) -> None:
     body = c.quirks.cacerts_request_body  # empty but for the mutant, whose GET has a body
     resp = c.get(lambda peer: peer.request("GET", codec.CACERTS, body=body))
-    if c.quirks.install_cacerts_on_error and resp.error is None and resp.status != 200:
+    ta = c.trust.explicit
+    if c.quirks.install_cacerts_on_error and resp.error is None and resp.status != 200 and ta:
         # Mutant: the TA store is written before the status is looked at.
-        assert c.params.trust_anchors is not None  # checked in _Client
-        (c.state / P.CACERTS_FILE).write_bytes(c.params.trust_anchors.read_bytes())
+        (c.state / P.CACERTS_FILE).write_bytes(ta.read_bytes())
     c.expect_ok(resp, "cacerts")
     certs = c.certs_of(resp, "cacerts")
     if not certs:
         raise Refused("cacerts: no certificates")
     if c.quirks.refuse_root_key_update and (twins := same_name_roots(certs)):
         raise Refused(f"cacerts: more than one self-signed certificate named {twins[0]}")
-    if c.quirks.validate_cacerts:
+    if c.quirks.validate_cacerts and c.trust.explicit is not None:
         # RFC 7030 §4.1.3: only certificates with a path to the explicit TA are installed.
-        assert c.params.trust_anchors is not None  # checked in _Client
-        certs, dropped = validated_cacerts(certs, load_pem_certs(c.params.trust_anchors))
+        certs, dropped = validated_cacerts(certs, load_pem_certs(c.trust.explicit))
         for cert in dropped:
             c.say(f"cacerts: dropped {cert.subject.rfc4514_string()}: no path to the TA")
         if not certs:

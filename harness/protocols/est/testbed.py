@@ -31,6 +31,8 @@ from harness.verdicts import Inconclusive
 KEYLOG = "tls.keylog"
 USERNAME, PASSWORD = "estuser", "correct horse battery staple"
 DUT_SERIAL = "ONBC-0001"
+LOCAL_NAMES = ["localhost", "127.0.0.1", "::1"]
+CMC_RA = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.28")  # id-kp-cmcRA (RFC 6402)
 
 
 @dataclass
@@ -44,6 +46,15 @@ class EstPkiSet:
     rogue: CertifiedKey  # a server certificate from a root the DUT does not trust
     manufacturer: CertifiedKey  # the manufacturer CA of IDevIDs
     idevid: CertifiedKey  # the DUT's IDevID when the harness mints it
+    # A root standing for a public CA of the DUT's Implicit TA database (RFC 7030 §3.1),
+    # given to the DUT as ONBOARDCHECK_IMPLICIT_TAS, and its server certificates: valid
+    # host, another host, another host with id-kp-cmcRA.
+    implicit_root: CertifiedKey
+    implicit: CertifiedKey
+    implicit_wrong_host: CertifiedKey
+    implicit_cmcra: CertifiedKey
+    designated_root: CertifiedKey  # a root only RFC7030-3.1-MUST-02 designates as TA
+    designated: CertifiedKey  # a server certificate (valid host) from designated_root
     files: dict[str, CertPaths] = field(default_factory=dict)
 
     @classmethod
@@ -57,13 +68,34 @@ class EstPkiSet:
         rogue = pki.server_cert(rogue_root, "localhost", sans=["localhost", "127.0.0.1", "::1"])
         manufacturer = pki.root_ca("onboardcheck Manufacturer CA")
         idevid = pki.idevid(manufacturer, serial_number=DUT_SERIAL, model="DUT")
-        found = cls(root, ca, server, wrong_host, rogue, manufacturer, idevid)
-        for name in ("root", "ca", "server", "rogue", "manufacturer", "idevid"):
+        implicit_root = pki.root_ca("onboardcheck Public Root CA")
+        designated_root = pki.root_ca("onboardcheck Designated Root CA")
+        found = cls(
+            root, ca, server, wrong_host, rogue, manufacturer, idevid,
+            implicit_root=implicit_root,
+            implicit=pki.server_cert(implicit_root, "localhost", sans=LOCAL_NAMES),
+            implicit_wrong_host=pki.server_cert(implicit_root, "est.invalid"),
+            implicit_cmcra=pki.server_cert(implicit_root, "est.invalid", extra_ekus=[CMC_RA]),
+            designated_root=designated_root,
+            designated=pki.server_cert(designated_root, "localhost", sans=LOCAL_NAMES),
+        )  # fmt: skip
+        for name in (
+            "root", "ca", "server", "rogue", "manufacturer", "idevid", "implicit_root",
+            "designated_root",
+        ):  # fmt: skip
             found.files[name] = getattr(found, name).write(folder, name)
         return found
 
     def server_credential(self, which: str) -> CertifiedKey:
-        return {"valid": self.server, "wrong-host": self.wrong_host, "untrusted": self.rogue}[which]
+        return {
+            "valid": self.server,
+            "wrong-host": self.wrong_host,
+            "untrusted": self.rogue,
+            "implicit": self.implicit,
+            "implicit-wrong-host": self.implicit_wrong_host,
+            "implicit-cmcra": self.implicit_cmcra,
+            "designated": self.designated,
+        }[which]
 
 
 def _with_port(url: str, port: int) -> str:

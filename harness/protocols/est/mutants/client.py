@@ -28,13 +28,20 @@ def _client(
 # Server authorization (§3.6) rests on certificate validation (§3.3.1) and the URI check
 # (§3.6.1): a client that skips or abandons either talks to servers it must not, so it
 # also sends credentials (§3.2.3), accepts answers (§3.6) and takes a server-generated
-# key (§4.4) there.
+# key (§4.4) there. Nor does any choice of TA database matter to it: whatever Explicit
+# TA is designated (§3.1), with the Implicit TA database disabled (§3.1) or dropped after
+# /cacerts (§4.1.3), under an Implicit TA naming another host (§3.6.2, §3.3.1).
 UNVERIFIED_SERVER = [
     "RFC7030-3.3.1-MUST-01",
     "RFC7030-3.6-MUST-01",
     "RFC7030-3.6.1-MUST-01",
     "RFC7030-3.2.3-MUST-NOT-01",
     "RFC7030-4.4-MUST-01",
+    "RFC7030-3.1-MUST-02",
+    "RFC7030-3.1-MUST-03",
+    "RFC7030-3.6.2-MUST-01",
+    "RFC7030-3.3.1-MUST-03",
+    "RFC7030-4.1.3-SHOULD-02",
 ]
 
 CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
@@ -47,7 +54,14 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
         ),
         _client(
             "no-hostname-check",
-            ["RFC7030-3.6.1-MUST-01", "RFC7030-3.6-MUST-01"],
+            # no URI check under Implicit TAs either (§3.6.2), where a certificate naming
+            # another host is then accepted, id-kp-cmcRA or not (§3.3.1 distinction)
+            [
+                "RFC7030-3.6.1-MUST-01",
+                "RFC7030-3.6-MUST-01",
+                "RFC7030-3.6.2-MUST-01",
+                "RFC7030-3.3.1-MUST-03",
+            ],
             "Validates the chain but not that the certificate names the URL's host "
             "(RFC 6125 check skipped).",
             _quirk(check_hostname=False),
@@ -182,6 +196,56 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
             ["RFC7030-3.3.2-MAY-01"],
             "Enrolls with HTTP Basic alone, never presenting the IDevID it was given.",
             _quirk(enroll_with_idevid=False),
+        ),
+        _client(
+            "pins-first-ta",
+            ["RFC7030-3.1-MUST-02"],
+            "Keeps the first trust anchor it was ever given as its only Explicit TA and "
+            "ignores every later designation.",
+            _quirk(pin_first_ta=True),
+        ),
+        _client(
+            "implicit-ta-always-on",
+            ["RFC7030-3.1-MUST-03"],
+            "Uses its Implicit TA database even when it is disabled.",
+            _quirk(implicit_always=True),
+        ),
+        _client(
+            "implicit-ta-no-uri-check",
+            # a certificate naming another host is accepted under an Implicit TA, with
+            # id-kp-cmcRA too: the §3.3.1 distinction is lost as well
+            ["RFC7030-3.6.2-MUST-01", "RFC7030-3.3.1-MUST-03"],
+            "Skips the RFC 6125 URI check when an Implicit TA validated the server.",
+            _quirk(implicit_check_hostname=False),
+        ),
+        _client(
+            "implicit-ta-honours-cmcra",
+            ["RFC7030-3.3.1-MUST-03"],
+            "Lets id-kp-cmcRA authorize a server whose certificate chains to an Implicit TA "
+            "(only an Explicit TA may).",
+            _quirk(cmcra_under_implicit=True),
+        ),
+        _client(
+            "implicit-ta-kept-after-cacerts",
+            ["RFC7030-4.1.3-SHOULD-02"],
+            "Goes on authenticating the server with its Implicit TA database after /cacerts "
+            "gave it an Explicit TA.",
+            _quirk(implicit_after_cacerts=True),
+        ),
+        _client(
+            "bootstrap-enrolls-provisionally",
+            # the provisional connection then carries more than /cacerts (§4.1.1 MAY-01)
+            ["RFC7030-4.1.1-MUST-NOT-01", "RFC7030-4.1.1-MAY-01"],
+            "Bootstrapping, it POSTs its CSR on the provisional connection right after "
+            "/cacerts, before checking the fingerprint.",
+            _quirk(bootstrap_enroll_provisional=True),
+        ),
+        _client(
+            "bootstrap-no-fingerprint-check",
+            ["RFC7030-4.1.1-MUST-NOT-01"],
+            "Bootstrapping, it installs the /cacerts answer without comparing the "
+            "fingerprint and enrolls.",
+            _quirk(bootstrap_check_fingerprint=False),
         ),
     ]
 )
