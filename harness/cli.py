@@ -115,7 +115,7 @@ def _report(folder: Path, console: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # messages name paths: never break them
     try:
         if args.command == "list":
             return _list(args, Console())
