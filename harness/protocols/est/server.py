@@ -32,6 +32,7 @@ from harness.errors import PeerError
 from harness.protocols.est import codec
 from harness.protocols.est.server_ops import (
     MAX_BODY,
+    REDIRECT_PREFIX,
     EstOperations,
     OpReply,
     OpRequest,
@@ -455,7 +456,10 @@ def _operation(path: str, label: str | None, prefix: str | None = None) -> str |
 
     `prefix` (a ServerQuirks hook) serves the operations there instead of /.well-known/est.
     """
-    if prefix is not None:
+    if path.startswith(REDIRECT_PREFIX + "/"):
+        # where ServerBehaviour.redirect sends clients (§3.2.1): served like the original
+        path = codec.WELL_KNOWN + path[len(REDIRECT_PREFIX) :]
+    elif prefix is not None:
         if not path.startswith(prefix + "/"):
             return None
         path = codec.WELL_KNOWN + path[len(prefix) :]
