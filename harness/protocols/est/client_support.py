@@ -219,6 +219,16 @@ def tls_1_0_only(ctx: ssl.SSLContext) -> None:
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
 
 
+def tls_1_0_allowed(ctx: ssl.SSLContext) -> None:
+    """Mutant only: `ctx` offers every version down to TLS 1.0 (security level 0), so it
+    takes TLS 1.0 from a server that offers nothing newer (RFC 7030 §3.2.3 forbids
+    sending credentials there)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # ssl.TLSVersion.TLSv1
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+
+
 def basic_challenge(resp: EstResponse) -> bool:
     challenge = resp.header("www-authenticate") or ""
     return challenge.strip().lower().startswith("basic")

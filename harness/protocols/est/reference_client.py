@@ -33,12 +33,12 @@ from harness.protocols.est import codec
 from harness.protocols.est import params as P
 from harness.protocols.est.client import EstClientPeer, EstResponse, EstSession
 from harness.protocols.est.client_bootstrap import bootstrap
+from harness.protocols.est.client_http import MAX_REDIRECTS, HttpAuth, redirect_path
 from harness.protocols.est.client_rollover import same_name_roots
 from harness.protocols.est.client_support import (
     CsrPlan,
     Refused,
     UsageError,
-    basic_challenge,
     copied_attributes,
     csr_plan,
     is_certs_only,
@@ -50,6 +50,7 @@ from harness.protocols.est.client_support import (
     san_strings,
     self_signed_only,
     stored_csrattrs,
+    tls_1_0_allowed,
     tls_1_0_only,
     validated_cacerts,
     write_credential,
@@ -107,6 +108,11 @@ class ClientQuirks:
     implicit_after_cacerts: bool = False  # Implicit TAs still used once /cacerts gave one
     bootstrap_check_fingerprint: bool = True  # §4.1.1: the out-of-band fingerprint check
     bootstrap_enroll_provisional: bool = False  # enrolls on the provisional connection
+    follow_redirects: bool = True  # §3.2.1: same-origin 3xx repeated at the Location
+    accept_tls_1_0: bool = False  # offer TLS 1.0 too (at security level 0), §3.2.3
+    answer_digest: bool = True  # §3.2.3: Digest challenges answered, not only Basic
+    empty_username_credential: bool = True  # §3.2.3: username "" with a password is used
+    resend_after_401: int = 0  # unanswerable 401: the request re-sent N times, same connection
 
 
 def run_action(action: str, params: EstClientParams, mutant: str | None = None) -> ActionOutcome:
@@ -146,6 +152,8 @@ class _Client:
         self.unverified = False  # mutant only: server authentication given up for the action
         self.stray_signer_sent = False  # mutant only: a CSR signed by a stray key is out
         self.legacy_tls = quirks.tls_1_0_first  # mutant only: this connection offers TLS 1.0
+        self.auth = HttpAuth(params.username, params.password,
+                             quirks.empty_username_credential, quirks.answer_digest)  # fmt: skip
         self.state.mkdir(parents=True, exist_ok=True)
         self.trust = resolve(params, quirks)  # §3.1 Explicit and Implicit TA databases
         self.database: Database = self.trust.first()  # the one tried on the next connection
@@ -156,18 +164,15 @@ class _Client:
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
 
-    def peer(self, credential: CertifiedKey | None, basic_auth: bool = True) -> EstClientPeer:
+    def peer(self, credential: CertifiedKey | None) -> EstClientPeer:
+        """A connection factory; Authorization headers are added per request (HttpAuth)."""
         quirks = self.quirks
-        basic = (self.params.username, self.params.password) if self.params.username else None
-        if not basic_auth:
-            basic = None
         verify = quirks.verify_server and not self.unverified
         host = urlsplit(self.params.est_url).hostname or ""
         peer = EstClientPeer(
             self.params.est_url,
             self.trust.path(self.database) if verify else None,
             client=credential,
-            basic_auth=basic,
             keylog=self.params.keylog,
             timeout=self.remaining(),
             verify_hostname=False,  # §3.6.1 / §3.6.2 checks in `authorizer`
@@ -175,18 +180,36 @@ class _Client:
         )
         if self.legacy_tls:
             tls_1_0_only(peer.context)  # mutant: until a handshake fails (_may_fall_back)
+        elif quirks.accept_tls_1_0:
+            tls_1_0_allowed(peer.context)  # mutant: whatever the server picks, down to 1.0
         return peer
 
-    def get(self, call: Callable[[EstClientPeer], EstResponse]) -> EstResponse:
-        """One GET operation (cacerts, csrattrs) with the IDevID, if any.
+    def get(self, op: str, body: bytes = b"") -> EstResponse:
+        """One GET operation (cacerts, csrattrs) with the IDevID, if any, following
+        same-origin redirects (§3.2.1). No HTTP credentials: §3.2.3 sends them only in
+        answer to a challenge."""
+        path = op
+        for _hop in range(MAX_REDIRECTS + 1):
+            resp = self.peer(self.idevid()).request("GET", path, body=body)
+            if resp.error is not None and self._may_fall_back(resp.error):
+                resp = self.peer(self.idevid()).request("GET", path, body=body)
+            moved = self.redirected(path, resp, op)
+            if moved is None:
+                return resp
+            path = moved
+        raise Refused(f"{op}: more than {MAX_REDIRECTS} redirects")
 
-        No HTTP Basic here: §3.2.3 credentials go only in answer to a challenge, and the
-        peer would send them up front.
-        """
-        resp = call(self.peer(self.idevid(), basic_auth=False))
-        if resp.error is not None and self._may_fall_back(resp.error):
-            resp = call(self.peer(self.idevid(), basic_auth=False))
-        return resp
+    def redirected(self, path: str, resp: EstResponse, op: str) -> str | None:
+        """The same-origin path a 3xx sends `path` to (None: no redirect to follow)."""
+        if not self.quirks.follow_redirects:
+            return None  # mutant: the 3xx is taken as the final answer
+        try:
+            moved = redirect_path(self.params.est_url, path, resp)
+        except Refused as exc:
+            raise Refused(f"{op}: {exc}") from None
+        if moved is not None:
+            self.say(f"{op}: HTTP {resp.status}, repeating the request at {moved}")
+        return moved
 
     def idevid(self) -> CertifiedKey | None:
         cert, key = self.params.client_cert, self.params.client_key
@@ -233,8 +256,10 @@ class _Client:
         credential: CertifiedKey | None,
         build_csr: Callable[[bytes | None], x509.CertificateSigningRequest],
     ) -> EstResponse:
-        """POST a CSR until 200 or a refusal; answers 401 once, waits out 202s."""
-        send_auth = not self.quirks.basic_only_when_challenged and self.params.username != ""
+        """POST a CSR until 200 or a refusal; answers 401 once, follows same-origin
+        redirects, waits out 202s. A new connection (and CSR) for every round."""
+        auth, path, hops = self.auth, op, 0
+        preempt = not self.quirks.basic_only_when_challenged and self.params.username != ""
         peer = self.peer(credential)
         for _attempt in range(MAX_ATTEMPTS):
             peer.timeout = self.remaining()
@@ -246,15 +271,26 @@ class _Client:
                 if session.error is not None:
                     raise Refused(f"{op}: {session.error}")
                 binding = stale if self.quirks.pop_from_other_connection else session.tls_unique
-                resp = self._post(session, op, self._signed(build_csr(binding)), send_auth)
+                csr = self._signed(build_csr(binding))
+                header = auth.header("POST", peer.path_of(path)) if auth.scheme else None
+                resp = self._post(session, path, csr, header or (auth.basic() if preempt else None))
+                for _again in range(self.quirks.resend_after_401 if resp.status == 401 else 0):
+                    # Mutant: the same request again on this connection, no credentials.
+                    resp = self._post(session, path, csr, None)
             if resp.error is not None:
                 raise Refused(f"{op}: {resp.error}")
-            if resp.status == 401 and basic_challenge(resp) and not send_auth:
-                if not self.params.username:
-                    raise Refused(f"{op}: server wants HTTP Basic, no credentials configured")
-                # §3.2.3: only now, with the server authenticated by TLS, send the password.
-                self.say(f"{op}: 401 Basic challenge, retrying with credentials")
-                send_auth = True
+            moved = self.redirected(path, resp, op)
+            if moved is not None:
+                hops += 1
+                if hops > MAX_REDIRECTS:
+                    raise Refused(f"{op}: more than {MAX_REDIRECTS} redirects")
+                path = moved
+                continue
+            if resp.status == 401 and auth.scheme is None:
+                # §3.2.3: only now, with the server authenticated by TLS, send the password;
+                # a challenge it cannot answer ends the action (the connection is closed).
+                scheme = auth.take_challenge(resp)
+                self.say(f"{op}: 401 {scheme} challenge, retrying with credentials")
                 continue
             if resp.status == 400 and self.stray_signer_sent:
                 # Mutant: the refused CSR was the stray-signed one; try once more, properly.
@@ -297,12 +333,18 @@ class _Client:
         return True
 
     def _post(
-        self, session: EstSession, op: str, csr: x509.CertificateSigningRequest, auth: bool
+        self,
+        session: EstSession,
+        path: str,
+        csr: x509.CertificateSigningRequest,
+        authorization: str | None,
     ) -> EstResponse:
         der = csr.public_bytes(serialization.Encoding.DER)
         body = codec.b64_encode(der) if self.quirks.csr_base64 else der
         headers = {"Content-Type": self.quirks.csr_content_type}
-        return session.request("POST", op, headers, body, auth=auth)
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        return session.request("POST", path, headers, body, auth=False)
 
     def wait_retry_after(self, op: str, resp: EstResponse) -> None:
         delay = retry_after_seconds(resp.header("retry-after"))
@@ -340,7 +382,7 @@ class _Client:
 
 def _cacerts(c: _Client) -> None:
     body = c.quirks.cacerts_request_body  # empty but for the mutant, whose GET has a body
-    resp = c.get(lambda peer: peer.request("GET", codec.CACERTS, body=body))
+    resp = c.get(codec.CACERTS, body)
     ta = c.trust.explicit
     if c.quirks.install_cacerts_on_error and resp.error is None and resp.status != 200 and ta:
         # Mutant: the TA store is written before the status is looked at.
@@ -366,7 +408,7 @@ def _cacerts(c: _Client) -> None:
 
 
 def _fetch_csrattrs(c: _Client) -> list[codec.CsrAttr]:
-    resp = c.get(lambda peer: peer.csrattrs())
+    resp = c.get(codec.CSRATTRS_OPERATION)
     target = c.state / P.CSRATTRS_FILE
     if resp.error is None and resp.status in (204, 404):
         # RFC 7030 §4.5.2: no attributes wanted; forget any old ones.

@@ -32,6 +32,7 @@ from harness.errors import PeerError
 from harness.protocols.est import codec
 from harness.protocols.est.server_ops import (
     MAX_BODY,
+    REDIRECT_PREFIX,
     EstOperations,
     OpReply,
     OpRequest,
@@ -470,8 +471,8 @@ def _labelled_operation(path: str, labels: tuple[str, ...], quirks: ServerQuirks
     """The operation of `/.well-known/est/<label>/<op>` for a label of `labels`, or None.
 
     The `any_label` quirk takes every segment as a label, operation names included, which
-    RFC 7030 §3.2.2 forbids ("the CA label MUST NOT be the same as any previously defined
-    path segment").
+    RFC 7030 §3.2.2 forbids ("the CA label MUST NOT be the same as any defined
+    operation path segment").
     """
     if quirks.labels_ignored:
         labels = ()
@@ -485,7 +486,10 @@ def _labelled_operation(path: str, labels: tuple[str, ...], quirks: ServerQuirks
 
 
 def _operation_and_label(path: str, prefix: str | None) -> tuple[str | None, str] | None:
-    if prefix is not None:
+    if path.startswith(REDIRECT_PREFIX + "/"):
+        # where ServerBehaviour.redirect sends clients (§3.2.1): served like the original
+        path = codec.WELL_KNOWN + path[len(REDIRECT_PREFIX) :]
+    elif prefix is not None:
         if not path.startswith(prefix + "/"):
             return None
         path = codec.WELL_KNOWN + path[len(prefix) :]

@@ -26,6 +26,13 @@ from harness.crypto.certs import issued_by, self_signed, subject_of
 from harness.crypto.pki import CertifiedKey, KeyType, Pki, PkiError, generate_key
 from harness.protocols.est import cmc, codec
 from harness.protocols.est import server_fullcmc as fullcmc
+from harness.protocols.est.http_digest import (
+    ALGORITHMS,
+    DigestError,
+    check_digest,
+    digest_challenge,
+    parse_auth,
+)
 
 # Operations that need an authenticated, authorized client by default (RFC 7030 §3.7).
 AUTHENTICATED_OPS = frozenset(
@@ -35,6 +42,10 @@ ENROLL_OPS = frozenset({codec.SIMPLEENROLL, codec.SIMPLEREENROLL})
 REALM = "estrealm"
 CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"  # PKCS #9 challengePassword (RFC 2985)
 MAX_BODY = 1 << 20  # a CSR is a few kB; anything near this is a broken or hostile client
+# Where a redirected operation moves to (RFC 7030 §3.2.1): same origin, another path the
+# server also serves, e.g. /est-moved/cacerts (with the CA label, if any, in between).
+REDIRECT_PREFIX = "/est-moved"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass
@@ -46,7 +57,7 @@ class ServerBehaviour:
     raw_der: set[str] = field(default_factory=set)  # ops answered with binary DER
     pending: int = 0  # answer the first N (re)enroll requests with 202
     retry_after: int | str | None = 1  # Retry-After of a 202; None = omit the header
-    require_basic: bool = False  # HTTP Basic must succeed even with a client certificate
+    require_basic: bool = False  # HTTP auth (auth_schemes) must succeed even with a client cert
     require_cert: bool = False  # a TLS client certificate must be presented
     require_pop: bool = False  # CSR challengePassword must be base64(tls-unique), §3.5
     status: dict[str, int] = field(default_factory=dict)  # op -> forced error status
@@ -63,6 +74,12 @@ class ServerBehaviour:
     # Certificates added to /cacerts, e.g. ones that do not chain to the root (§4.1.3).
     extra_cacerts: list[x509.Certificate] = field(default_factory=list)
     ciphers: str | None = None  # OpenSSL cipher string for TLS 1.2 and older (server_tls.py)
+    # §3.2.3: the schemes a 401 offers, in order, and the only ones whose credentials
+    # count: "Basic", "Digest" (RFC 7616: SHA-256 and MD5 challenges, qop=auth) or any
+    # other token, offered bare (a scheme no EST client is expected to know).
+    auth_schemes: tuple[str, ...] = ("Basic",)
+    # §3.2.1: op -> 3xx status; Location names the op under REDIRECT_PREFIX, same origin.
+    redirect: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,6 +161,7 @@ class EstOperations:
         self._pki = Pki.create()
         self._lock = threading.Lock()
         self._pending_sent = 0
+        self._nonces: set[str] = set()  # Digest nonces this server has challenged with
         self.issued: list[x509.Certificate] = []
 
     # -- entry point ------------------------------------------------------------------------
@@ -168,6 +186,9 @@ class EstOperations:
         if op in self.behaviour.status:
             code = self.behaviour.status[op]
             return _text(code, f"status {code} forced by the test")
+        moved = self._redirect(req)
+        if moved is not None:
+            return moved
         expected = "GET" if op in (codec.CACERTS, codec.CSRATTRS_OPERATION) else "POST"
         if req.method != expected:
             reply = _text(405, f"{op} takes {expected}, not {req.method}")
@@ -198,9 +219,12 @@ class EstOperations:
     # -- authentication (RFC 7030 §3.2.3, §3.3.2) --------------------------------------------
 
     def _basic(self, req: OpRequest) -> tuple[str | None, bool]:
-        """(user named in an Authorization: Basic header or None, credentials correct)."""
+        """(user named in an Authorization header or None, credentials correct); only the
+        schemes the server offers (ServerBehaviour.auth_schemes) count."""
         value = req.header("authorization")
-        if not value or value[:6].lower() != "basic ":
+        if value and value[:7].lower() == "digest " and "Digest" in self.behaviour.auth_schemes:
+            return self._digest(req, value)
+        if not value or value[:6].lower() != "basic " or "Basic" not in self.behaviour.auth_schemes:
             return None, False
         try:
             decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
@@ -212,6 +236,52 @@ class EstOperations:
         expected = self.settings.users.get(user)
         return user, expected is not None and secrets.compare_digest(expected, password)
 
+    def _digest(self, req: OpRequest, value: str) -> tuple[str | None, bool]:
+        """RFC 7616 §3.4: the response must match a nonce we issued, the request target
+        and the user's password."""
+        found = parse_auth(value)
+        if not found:
+            return None, False
+        with self._lock:
+            issued = set(self._nonces)
+        try:
+            user = check_digest(found[0], req.method, req.path, self.settings.users.get,
+                                issued.__contains__, realm=REALM)  # fmt: skip
+        except DigestError:
+            return found[0].params.get("username"), False
+        return user, True
+
+    def _challenge(self, message: str) -> OpReply:
+        """401 offering the ServerBehaviour.auth_schemes, each a WWW-Authenticate field."""
+        reply = _text(401, message)
+        for scheme in self.behaviour.auth_schemes:
+            if scheme == "Basic":
+                reply.headers.append(("WWW-Authenticate", f'Basic realm="{REALM}"'))
+            elif scheme == "Digest":
+                for algorithm in ALGORITHMS:  # RFC 7616 §3.7: preferred algorithm first
+                    nonce = secrets.token_urlsafe(24)
+                    with self._lock:
+                        self._nonces.add(nonce)
+                    value = digest_challenge(REALM, algorithm, nonce, secrets.token_hex(8))
+                    reply.headers.append(("WWW-Authenticate", value))
+            else:
+                reply.headers.append(("WWW-Authenticate", f'{scheme} realm="{REALM}"'))
+        return reply
+
+    def _redirect(self, req: OpRequest) -> OpReply | None:
+        """ServerBehaviour.redirect: 3xx to the same operation under REDIRECT_PREFIX, an
+        absolute URL of the origin the client named in Host (RFC 7030 §3.2.1)."""
+        status = self.behaviour.redirect.get(req.op)
+        prefix = self.quirks.path_prefix or codec.WELL_KNOWN
+        if status is None or not req.path.startswith(prefix + "/"):
+            return None  # at the new location already: served there
+        moved = REDIRECT_PREFIX + req.path[len(prefix) :]
+        host = req.header("host")
+        location = f"https://{host}{moved}" if host else moved
+        reply = _text(status, f"{req.op} has moved to {moved}")
+        reply.headers.append(("Location", location))
+        return reply
+
     def _authorize(self, req: OpRequest, basic_ok: bool) -> OpReply | None:
         """None when the client may go on, else the 401/403 reply."""
         if self.quirks.enroll_without_auth:
@@ -220,9 +290,9 @@ class EstOperations:
         if self.behaviour.require_cert and not has_cert:
             return _text(403, "a TLS client certificate is required")
         if self.behaviour.require_basic and not basic_ok:
-            return _challenge("HTTP Basic authentication is required")
+            return self._challenge("HTTP authentication is required")
         if not (has_cert or basic_ok):
-            return _challenge("neither a client certificate nor HTTP Basic credentials")
+            return self._challenge("neither a client certificate nor HTTP credentials")
         return None
 
     # -- responses --------------------------------------------------------------------------
@@ -416,12 +486,6 @@ def _text(status: int, message: str) -> OpReply:
     return OpReply(
         status, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), message
     )
-
-
-def _challenge(message: str) -> OpReply:
-    reply = _text(401, message)
-    reply.headers.append(("WWW-Authenticate", f'Basic realm="{REALM}"'))
-    return reply
 
 
 def _b64_body(der: bytes) -> bytes:

@@ -188,11 +188,13 @@ class ClientDutBed(_Bed):
         wrap_base64: str | None = None,
         transfer_encoding_header: str | None = None,
         extra_cacerts: list[x509.Certificate] | None = None,
+        users: dict[str, str] | None = None,
     ) -> EstServerPeer:
         """Start the server peer (spec-exact unless `behaviour` says otherwise).
 
         `wrap_base64`, `transfer_encoding_header` and `extra_cacerts` set the
         ServerBehaviour knobs of the same names (on `behaviour` when one is given).
+        `users` replaces the HTTP credentials the server accepts (default: the DUT's).
         """
         behaviour = behaviour or ServerBehaviour()
         if wrap_base64 is not None:
@@ -206,7 +208,7 @@ class ClientDutBed(_Bed):
             credential=self.pki.server_credential(credential),
             ca=self.pki.ca,
             client_trust=trust,
-            users={self.oob.get("username", USERNAME): self.oob.get("password", PASSWORD)},
+            users=users if users is not None else {self.username: self.password},
             keylog=self.keylog,
             log=self.evidence.file("peer.log"),
             csrattrs=csrattrs,
@@ -218,6 +220,14 @@ class ClientDutBed(_Bed):
         self.url = _with_port(self.server.base_url, port)
         return self.server
 
+    @property
+    def username(self) -> str:
+        return self.oob.get("username", USERNAME)
+
+    @property
+    def password(self) -> str:
+        return self.oob.get("password", PASSWORD)
+
     def params(self, **overrides: str) -> dict[str, str]:
         """The action parameters (ONBOARDCHECK_* for process DUTs)."""
         own_idevid = "idevid_ca" in self.oob  # the DUT brings its factory IDevID
@@ -228,8 +238,8 @@ class ClientDutBed(_Bed):
             trust_anchors=self.pki.files["root"].cert,
             client_cert=None if own_idevid else ident.bundle,
             client_key=None if own_idevid else ident.key,
-            username=self.oob.get("username", USERNAME),
-            password=self.oob.get("password", PASSWORD),
+            username=self.username,
+            password=self.password,
             subject_cn=self.oob.get("subject_cn", "onboardcheck-dut"),
             timeout=self.timeout,
             pop=self.pop and self._links_tls_unique(),

@@ -179,7 +179,9 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
         ),
         _client(
             "tls-1-0-first",
-            ["RFC7030-3.3-MUST-01"],
+            # against a TLS 1.0-only server its first handshake succeeds, so the 401 is
+            # answered with Basic in that TLS 1.0 session (§3.2.3)
+            ["RFC7030-3.3-MUST-01", "RFC7030-3.2.3-MUST-01"],
             "Opens each action with a ClientHello offering TLS 1.0 alone (security level 0); "
             "when that handshake fails it retries with TLS 1.2 or later.",
             _quirk(tls_1_0_first=True),
@@ -190,6 +192,40 @@ CLIENT_MUTANTS: dict[str, Mutant[ClientQuirks]] = dict(
             "Refuses a /cacerts bag holding two self-signed certificates of one name, as "
             "during a root CA key update (OldWithOld and NewWithNew).",
             _quirk(refuse_root_key_update=True),
+        ),
+        _client(
+            "no-redirects",
+            ["RFC7030-3.2.1-SHOULD-01"],
+            "Takes a same-origin 3xx as the final answer instead of repeating the request "
+            "at its Location.",
+            _quirk(follow_redirects=False),
+        ),
+        _client(
+            "accepts-tls-1-0",
+            ["RFC7030-3.2.3-MUST-01"],
+            "Offers TLS 1.3 down to TLS 1.0 (security level 0); a server that picks TLS 1.0 "
+            "gets its HTTP Basic password in that session.",
+            _quirk(accept_tls_1_0=True),
+        ),
+        _client(
+            "resends-after-401",
+            ["RFC7030-3.2.3-MUST-02"],
+            "Without credentials, answers a 401 by sending the same request twice more on "
+            "the same connection before giving up.",
+            _quirk(resend_after_401=2),
+        ),
+        _client(
+            "basic-auth-only",
+            ["RFC7030-3.2.3-SHOULD-01"],
+            "Answers HTTP Basic challenges only; a Digest-only 401 ends the action.",
+            _quirk(answer_digest=False),
+        ),
+        _client(
+            "empty-username-no-credentials",
+            ["RFC7030-3.2.3-MAY-02"],
+            "Treats an empty username as no credentials at all, so a password-only "
+            "credential is never sent.",
+            _quirk(empty_username_credential=False),
         ),
         _client(
             "enroll-basic-only",
