@@ -3,6 +3,7 @@ is one CatalogueError naming the file, the line and the field."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,6 @@ def test_shipped_withdrawn_entries_bind_no_test() -> None:
 
 def test_every_testable_est_requirement_has_a_test() -> None:
     """Issue acceptance: each catalogued requirement has a test or says why it has none."""
-    import re
-
     cat = catalogue_for("est")
     suites = Path(__file__).parents[1] / "suites" / "est"
     text = "".join(p.read_text() for p in suites.rglob("test_*.py"))
