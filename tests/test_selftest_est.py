@@ -22,7 +22,6 @@ CURL_FINDINGS = {
     "RFC7030-4.5-SHOULD-01",  # enroll does not ask /csrattrs first
     "RFC7030-3.2.1-SHOULD-01",  # curl without --location does not follow a 302/307
     "RFC7030-3.2.3-SHOULD-01",  # --basic: a Digest-only 401 is not answered
-    "RFC7030-3.2.3-MAY-02",  # an empty username drops the password (no --user)
 }
 
 

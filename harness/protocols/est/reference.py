@@ -15,6 +15,7 @@ REFERENCE_ICS: dict[str, dict[str, Any]] = {
     "client": {
         "EST-CLIENT-CERT-AUTH": True,
         "EST-CLIENT-HTTP-AUTH": True,
+        "EST-CLIENT-EMPTY-USERNAME": True,
         "EST-CLIENT-IMPLICIT-TA": True,  # ONBOARDCHECK_IMPLICIT_TAS, when enabled
         "EST-CLIENT-BOOTSTRAP": True,  # ONBOARDCHECK_BOOTSTRAP_FINGERPRINT
         "EST-CLIENT-CSRATTRS": True,

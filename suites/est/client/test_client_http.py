@@ -252,7 +252,7 @@ def test_basic_and_digest_supported(client_bed: ClientDutBed, scheme: str) -> No
 
 
 @pytest.mark.requirement("RFC7030-3.2.3-MAY-02")
-@pytest.mark.ics("EST-CLIENT-HTTP-AUTH")
+@pytest.mark.ics("EST-CLIENT-HTTP-AUTH", "EST-CLIENT-EMPTY-USERNAME")  # judged when claimed
 def test_empty_username_with_password(client_bed: ClientDutBed) -> None:
     """RFC 7030 §3.2.3: A client MAY set the username to the empty string ("") if it is
     presenting a password that is not associated with a username."""
