@@ -25,7 +25,8 @@ NEW = {
     "cacerts-get-with-body": ["RFC7030-4.1.2-MUST-01"],
     "cacerts-keeps-roots-only": ["RFC7030-3.1-MUST-01"],
     "copies-unknown-csrattrs": ["RFC7030-4.5.2-MUST-03"],
-    "tls-1-0-first": ["RFC7030-3.3-MUST-01"],
+    # against a TLS 1.0-only server its first handshake succeeds: Basic goes there too
+    "tls-1-0-first": ["RFC7030-3.3-MUST-01", "RFC7030-3.2.3-MUST-01"],
     "enroll-basic-only": ["RFC7030-3.3.2-MAY-01"],
 }
 TLS_1_0 = b"\x03\x01"
