@@ -353,13 +353,9 @@ class EstOperations:
             return self._pending_reply()
         if req.op == codec.SERVERKEYGEN:
             return self._serverkeygen(csr)
-        try:
-            cert = self._pki.issue_from_csr(
-                self.settings.ca, csr, days=self.settings.days, verify_signature=False
-            )
-        except PkiError as exc:
-            return _text(400, f"cannot issue: {exc}")
-        self._record(cert)
+        cert = self._issue(csr)
+        if isinstance(cert, OpReply):
+            return cert
         certs = [cert]
         if self.behaviour.extra_certs_in_enroll:
             certs.append(self.settings.ca.cert)
@@ -452,13 +448,8 @@ class EstOperations:
         note = f"server-generated key for {cert.subject.rfc4514_string()}"
         return OpReply(200, [("Content-Type", override or content_type)], body, note)
 
-    def _fullcmc(self, req: OpRequest) -> OpReply:
-        """RFC 7030 §4.3: a Full PKI Request in, a Full PKI Response out."""
-        lenient = self.quirks.fullcmc_accepts_anything
-        try:
-            part, csr = fullcmc.read_request(req.header("content-type") or "", req.body, lenient)
-        except fullcmc.FullCmcRefused as exc:
-            return _text(400, str(exc))
+    def _issue(self, csr: x509.CertificateSigningRequest) -> x509.Certificate | OpReply:
+        """A certificate from the EST CA for a checked CSR, or the 400 that refuses it."""
         try:
             cert = self._pki.issue_from_csr(
                 self.settings.ca, csr, days=self.settings.days, verify_signature=False
@@ -466,6 +457,18 @@ class EstOperations:
         except PkiError as exc:
             return _text(400, f"cannot issue: {exc}")
         self._record(cert)
+        return cert
+
+    def _fullcmc(self, req: OpRequest) -> OpReply:
+        """RFC 7030 §4.3: a Full PKI Request in, a Full PKI Response out."""
+        lenient = self.quirks.fullcmc_accepts_anything
+        try:
+            part, csr = fullcmc.read_request(req.header("content-type") or "", req.body, lenient)
+        except fullcmc.FullCmcRefused as exc:
+            return _text(400, str(exc))
+        cert = self._issue(csr)
+        if isinstance(cert, OpReply):
+            return cert
         der = fullcmc.response(part, cert, self.settings.ca)
         note = f"issued {cert.subject.rfc4514_string()} (Full PKI Response)"
         return self._der_reply(codec.FULLCMC, der, cmc.CMC_RESPONSE, note)
