@@ -86,6 +86,7 @@ class TestNetwork:
     capture_interface: str
     capture_netns: str | None = None
     _teardown: Callable[[], None] | None = field(default=None, repr=False)
+    _captures: list[LiveCapture] = field(default_factory=list, repr=False)
 
     def node(self, role: str) -> Node:
         try:
@@ -101,6 +102,9 @@ class TestNetwork:
     def close(self) -> None:
         """Tear the network down; idempotent."""
         teardown, self._teardown = self._teardown, None
+        captures, self._captures = self._captures, []
+        for live in captures:  # dumpcap first, so that it flushes before its namespace goes
+            live.stop()
         if teardown is not None:
             teardown()
 
@@ -113,6 +117,7 @@ class TestNetwork:
         live = LiveCapture(pcap, [], self.capture_interface, capture_filter=capture_filter,
                            prefix=netns_exec(self.capture_netns))  # fmt: skip
         live.start()
+        self._captures.append(live)
         return live
 
     def __enter__(self) -> TestNetwork:
