@@ -190,12 +190,20 @@ def _dead_campaign(mode: str = "kill") -> tuple[str, subprocess.Popen[str]]:
     """A child python that opens a network, then SIGKILLs itself (or waits, for signals)."""
     campaign = _campaign()
     child = subprocess.Popen([sys.executable, "-c", CHILD, campaign, mode], cwd=ROOT,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)  # fmt: skip
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
     if mode == "kill":
         assert child.wait(10) == -signal.SIGKILL
+        _close_pipes(child)
     return campaign, child
+
+
+def _close_pipes(child: subprocess.Popen[str]) -> None:
+    for pipe in (child.stdin, child.stdout):
+        if pipe is not None:
+            pipe.close()
 
 
 def _assert_only_live_left() -> None:
@@ -236,11 +244,15 @@ def test_open_sweeps_stale_leftovers_first() -> None:
         assert _namespaces_of(stale) == []
 
 
-def test_sigterm_tears_down(network: TestNetwork) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_signal_tears_down(network: TestNetwork, signum: int) -> None:
     campaign, child = _dead_campaign(mode="wait")
     assert len(_namespaces_of(campaign)) == 3
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(10) == -signal.SIGTERM  # the default action still happens after ours
+    child.send_signal(signum)
+    # The previous handling still happens after ours: death by SIGTERM; for SIGINT,
+    # KeyboardInterrupt, which Python ends with death by SIGINT.
+    assert child.wait(10) == -signum
+    _close_pipes(child)
     assert _namespaces_of(campaign) == []
     assert campaign not in NetnsBackend().state.records()
 
