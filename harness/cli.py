@@ -57,7 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     dut_sub = dut.add_subparsers(dest="dut_command", required=True)
     chk = dut_sub.add_parser("check", help="validate a DUT profile")
     chk.add_argument("file", type=Path)
+
+    cln = sub.add_parser("clean", help="remove test networks left by runs that died")
+    cln.add_argument("--force", action="store_true",
+                     help="also those of runs still alive")  # fmt: skip
     return parser
+
+
+def _clean(force: bool) -> int:
+    from harness.backends.netns import NetnsBackend
+
+    removed = NetnsBackend().clean(force=force)  # BackendError: not root, no netns
+    for item in removed:
+        print(f"removed {item}")
+    print(f"{len(removed)} item(s) removed" if removed else "nothing to remove")
+    return EXIT_OK
 
 
 def _list(args: argparse.Namespace, console: Console) -> int:
@@ -151,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(check_profile(args.file, suite_roles()))
             return EXIT_OK
+        if args.command == "clean":
+            return _clean(args.force)
     except OnboardcheckError as exc:
         console.print(f"[red]onboardcheck: {exc}[/]", highlight=False)
         return EXIT_USAGE

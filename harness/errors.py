@@ -48,3 +48,7 @@ class ControlError(OnboardcheckError):
 
 class PeerError(OnboardcheckError):
     """A tester peer could not start or broke."""
+
+
+class BackendError(OnboardcheckError):
+    """A test network could not be built, entered or torn down (privilege, kernel, names)."""

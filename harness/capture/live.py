@@ -66,12 +66,21 @@ def bpf_filter(ports: Sequence[int]) -> str:
 
 
 class LiveCapture:
-    """One dumpcap process writing ``pcap`` (pcapng) from ``interface``."""
+    """One dumpcap process writing ``pcap`` (pcapng) from ``interface``.
 
-    def __init__(self, pcap: Path, ports: Sequence[int], interface: str = "lo"):
+    The filter is ``capture_filter`` when given ("" captures everything), else the
+    TCP ``ports``. ``prefix`` runs dumpcap through a wrapper command, e.g.
+    ``ip netns exec NAME`` to capture inside a network namespace (it execs, so the
+    signals of ``stop()`` reach dumpcap itself).
+    """
+
+    def __init__(self, pcap: Path, ports: Sequence[int], interface: str = "lo", *,
+                 capture_filter: str | None = None, prefix: Sequence[str] = ()):
         self.pcap = pcap
         self.ports = list(ports)
         self.interface = interface
+        self.capture_filter = capture_filter
+        self.prefix = list(prefix)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: list[str] = []
 
@@ -79,11 +88,12 @@ class LiveCapture:
         binary = dumpcap_binary()
         if binary is None:
             raise CaptureError("dumpcap is not installed (Debian package 'wireshark-common')")
-        if not self.ports:
+        if self.capture_filter is None and not self.ports:
             raise CaptureError("live capture needs at least one TCP port to filter on")
         self.pcap.parent.mkdir(parents=True, exist_ok=True)
-        argv = [binary, "-i", self.interface, "-f", bpf_filter(self.ports),
-                "-w", str(self.pcap), "-q"]
+        bpf = bpf_filter(self.ports) if self.capture_filter is None else self.capture_filter
+        argv = [*self.prefix, binary, "-i", self.interface,
+                *(["-f", bpf] if bpf else []), "-w", str(self.pcap), "-q"]
         try:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
