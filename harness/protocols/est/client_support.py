@@ -27,7 +27,6 @@ from harness.crypto.certs import cert_for_key, has_issuer_in, issued_by
 from harness.crypto.pki import CertifiedKey, KeyType, PrivateKey
 from harness.errors import OnboardcheckError
 from harness.protocols.est import codec
-from harness.protocols.est.client import EstResponse
 
 # CSR attribute OIDs the client understands (RFC 7030 §4.5.2, Appendix A.2).
 CHALLENGE_PASSWORD = AttributeOID.CHALLENGE_PASSWORD.dotted_string
@@ -227,11 +226,6 @@ def tls_1_0_allowed(ctx: ssl.SSLContext) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)  # ssl.TLSVersion.TLSv1
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-
-
-def basic_challenge(resp: EstResponse) -> bool:
-    challenge = resp.header("www-authenticate") or ""
-    return challenge.strip().lower().startswith("basic")
 
 
 def resigned(

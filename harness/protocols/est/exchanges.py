@@ -64,7 +64,6 @@ class TlsSession:
     client_certs: list[bytes] | None = None  # [] the client sent none; None: not visible
     cert_request: bool | None = None  # None: not visible (encrypted TLS 1.3 handshake)
     alerts: list[tuple[str, str, str]] = field(default_factory=list)  # (sender, level, desc)
-    first_finished: bytes | None = None  # verify_data of the first Finished: tls-unique
     handshake_visible: bool = False  # the Certificate/Finished messages were decoded
     application_data: bool = False  # records of type 23 flowed after the handshake
 
@@ -239,10 +238,6 @@ def _absorb(session: TlsSession, frame: Frame, from_server: bool) -> None:
             session.cert_request = False
     if HS_CERTIFICATE in types or HS_FINISHED in types:
         session.handshake_visible = True
-    finished = [v for v in frame.values("tls.handshake.verify_data") if v]
-    if finished and session.first_finished is None:
-        # RFC 5929 §3.1: tls-unique is the first Finished message of the connection.
-        session.first_finished = _hex_bytes(finished[0])
     if HS_CERTIFICATE_REQUEST in types and from_server:
         session.cert_request = True
     if HS_CERTIFICATE in types:
