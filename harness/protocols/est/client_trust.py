@@ -107,7 +107,11 @@ def authorizer(
 def names_host(cert: x509.Certificate, host: str) -> bool:
     """RFC 6125 §6.4: the reference identity against the subjectAltName entries (an IP
     address against iPAddress entries; a DNS name against dNSName entries, a wildcard
-    only as the whole left-most label)."""
+    only as the whole left-most label).
+
+    Not ssl's own check_hostname: whether the name must match depends on which TA
+    database validated the chain and on id-kp-cmcRA (§3.6.1 vs §3.6.2), which ssl
+    cannot express."""
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -158,4 +162,5 @@ def _names(cert: x509.Certificate) -> str:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return cert.subject.rfc4514_string()
-    return ", ".join(str(v) for v in sans.get_values_for_type(x509.DNSName)) or "no DNS name"
+    names = [*sans.get_values_for_type(x509.DNSName), *sans.get_values_for_type(x509.IPAddress)]
+    return ", ".join(str(v) for v in names) or "no DNS name or IP address"
