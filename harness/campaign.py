@@ -86,6 +86,7 @@ class RunOptions:
     protocols: list[str] = field(default_factory=list)
     out: Path = Path("reports")
     capture: str = "auto"
+    backend: str = "loopback"
     gate: str = "MUST,MUST NOT"
     keyword: str | None = None
     allow_inconclusive: bool = False
@@ -111,6 +112,8 @@ def run_campaign(opts: RunOptions, console: Console | None = None) -> int:
         str(opts.out),
         "--capture-mode",
         opts.capture,
+        "--backend",
+        opts.backend,
         "--gate",
         opts.gate,
         "--alluredir",

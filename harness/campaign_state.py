@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from harness import __version__
+from harness.backends import TestNetwork
 from harness.dut import DutProfile, builtin_profile, load_profile
 from harness.errors import InputError, ProfileError
 from harness.ics import IcsOption, load_ics, resolve_answers
@@ -129,6 +130,7 @@ class Campaign:
         self._ics: dict[str, dict[str, Any]] = {}
         self.protocols: list[str] = []
         self.work = out / ".work"
+        self.backend = "loopback"
         self.gate_inconclusive = True
         self.started = iso()
 
@@ -139,6 +141,7 @@ class Campaign:
         out = Path(config.getoption("--out")).resolve()
         mode, gate = config.getoption("--capture-mode"), config.getoption("--gate")
         campaign = cls(dut, spec, out, mode, gate)
+        campaign.backend = config.getoption("--backend", "loopback")
         # an inconclusive MUST shows no conformance: by default it fails the gate
         campaign.gate_inconclusive = not config.getoption("--allow-inconclusive")
         return campaign
@@ -177,6 +180,19 @@ class Campaign:
         path.mkdir(parents=True)
         return path
 
+    # -- the test network ----------------------------------------------------------------------
+
+    def open_network(self) -> TestNetwork:
+        """This process's test network on the campaign's backend (nodes `peer`, `dut`)."""
+        from harness.network_plan import open_campaign_network
+
+        return open_campaign_network(self)
+
+    def close_network(self, network: TestNetwork) -> None:
+        from harness.network_plan import close_campaign_network
+
+        close_campaign_network(self, network)
+
     # -- writing -----------------------------------------------------------------------------
 
     def begin(self, protocols: set[str]) -> None:
@@ -214,6 +230,7 @@ class Campaign:
             "catalogue": str(self.catalogue(protocol).path),
             "model": str(suites_root() / protocol / "model.yaml"),
             "capture_mode": self.capture_mode,
+            "backend": self.backend,
             "command": " ".join(sys.argv),
             "gate": list(self.gate_levels),
             "gate_fails_on_inconclusive": self.gate_inconclusive,

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from harness import __version__
 from harness.campaign import EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions, run_campaign
+from harness.backends.preflight import preflight
 from harness.campaign_state import suite_roles
 from harness.errors import OnboardcheckError
 
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--protocol", "-p", action="append", help="only this protocol (repeatable)")
     run.add_argument("--out", "-o", default="reports", type=Path, help="output folder")
     run.add_argument("--capture", choices=("auto", "live", "transcript"), default="auto")
+    run.add_argument("--backend", choices=("loopback", "netns", "docker"), default="loopback",
+                     help="where tester peers and the DUT run (docs/backends.md)")  # fmt: skip
     run.add_argument("--gate", default="MUST,MUST NOT",
                      help="levels whose failure fails the run (comma list or 'none')")  # fmt: skip
     run.add_argument("--allow-inconclusive", action="store_true",
@@ -139,11 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 protocols=args.protocol or list(suite_roles()),
                 out=args.out,
                 capture=args.capture,
+                backend=args.backend,
                 gate=args.gate,
                 keyword=args.keyword,
                 allow_inconclusive=args.allow_inconclusive,
                 verbose=args.verbose,
             )
+            preflight(args.backend)  # a backend this machine cannot run is bad input: exit 2
             code = run_campaign(opts, console)
             if code in (EXIT_OK, EXIT_GATE):
                 for protocol in opts.protocols:

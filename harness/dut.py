@@ -24,14 +24,15 @@ SCHEMA_VERSION = 1
 # from being read whole into memory.
 MAX_PROFILE_BYTES = 1024 * 1024
 
-ADAPTERS = ("builtin", "process", "manual")
-PLANNED_ADAPTERS = ("container", "http")
+ADAPTERS = ("builtin", "process", "manual", "container")
+PLANNED_ADAPTERS = ("http",)
 # Roles the harness knows per protocol; a protocol missing here accepts any role name
 # until its suite says otherwise (callers may pass their own table to load_profile).
 ROLES: dict[str, tuple[str, ...]] = {"est": ("client", "server")}
 CREDENTIAL_PATHS = ("client_cert", "client_key", "trust_anchors")
 CREDENTIAL_STRINGS = ("username", "password")
 DEFAULT_TIMEOUT = 60.0
+_IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 Path_ = FieldPath
@@ -81,6 +82,21 @@ class ProcessSection:
 
 
 @dataclass
+class ContainerSection:
+    """Where the DUT runs under the docker backend (docs/dut-profile.md, `container`)."""
+
+    image: str
+    dockerfile: Path | None = None  # built into `image` when the daemon lacks it
+    context: Path | None = None  # build context (default: the Dockerfile's folder)
+    workdir: str = "/"  # where actions run inside the container
+    command: list[str] | None = None  # its main process (a server); None: stays idle
+    env: dict[str, str] = field(default_factory=dict)
+    ports: list[int] = field(default_factory=list)  # TCP ports a server DUT listens on
+    actions: dict[str, str] = field(default_factory=dict)  # default: process.actions
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass
 class ManualSection:
     prompts: dict[str, str]
 
@@ -91,6 +107,7 @@ class ControlSection:
     builtin: BuiltinSection | None = None
     process: ProcessSection | None = None
     manual: ManualSection | None = None
+    container: ContainerSection | None = None
     state: dict[str, str] = field(default_factory=dict)
 
 
@@ -359,13 +376,20 @@ class _Checker:
         if adapter not in ADAPTERS:
             self.fail((*at, "adapter"), f"unknown adapter {adapter!r}"
                       f"{_suggest(adapter, ADAPTERS)}; use one of: {', '.join(ADAPTERS)}")
-        if adapter in ("process", "manual") and adapter not in sec:
+        if adapter in ("process", "manual", "container") and adapter not in sec:
             self.fail((*at, adapter), f"required when adapter is {adapter!r}")
+        process = self.process(sec["process"], (*at, "process")) if "process" in sec else None
+        container = None
+        if "container" in sec:
+            container = self.container(sec["container"], (*at, "container"), process)
+            if adapter == "container" and not container.actions:
+                self.fail((*at, "container", "actions"), "required when adapter is 'container'")
         return ControlSection(
             adapter=adapter,
             builtin=self.builtin(sec["builtin"], (*at, "builtin")) if "builtin" in sec else None,
-            process=self.process(sec["process"], (*at, "process")) if "process" in sec else None,
+            process=process,
             manual=self.manual(sec["manual"], (*at, "manual")) if "manual" in sec else None,
+            container=container,
             state=self.str_map(sec.get("state"), (*at, "state"), template=True),
         )
 
@@ -397,6 +421,56 @@ class _Checker:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
                 self.fail((*at, "env", key), "not a valid environment variable name")
         return ProcessSection(cwd.resolve(), actions, env, float(timeout))
+
+    def container(
+        self, value: Any, at: Path_, process: ProcessSection | None
+    ) -> ContainerSection:
+        sec = self.mapping(value, at, required=("image",), optional=(
+            "dockerfile", "context", "workdir", "command", "env", "ports", "actions", "timeout"))
+        image = self.string(sec["image"], (*at, "image"))
+        if not _IMAGE_NAME.fullmatch(image):
+            self.fail((*at, "image"), f"not a docker image name: {image!r}")
+        found = ContainerSection(image)
+        if "dockerfile" in sec:
+            found.dockerfile = (self.path.parent / self.string(sec["dockerfile"],
+                                                               (*at, "dockerfile"))).resolve()
+            if not found.dockerfile.is_file():
+                self.fail((*at, "dockerfile"), f"file not found: {found.dockerfile}")
+            context = sec.get("context")
+            found.context = (self.path.parent / self.string(context, (*at, "context"))).resolve() \
+                if context is not None else found.dockerfile.parent
+            if not found.context.is_dir():
+                self.fail((*at, "context"), f"folder not found: {found.context}")
+        elif "context" in sec:
+            self.fail((*at, "context"), "only meaningful with a dockerfile")
+        workdir = self.string(sec.get("workdir", "/"), (*at, "workdir"))
+        if not workdir.startswith("/"):
+            self.fail((*at, "workdir"), "must be an absolute path inside the container")
+        found.workdir = workdir
+        command = sec.get("command")
+        if command is not None:
+            if isinstance(command, str):
+                command = ["/bin/sh", "-c", command]
+            if not isinstance(command, list) or not command or not all(
+                    isinstance(c, str) for c in command):
+                self.fail((*at, "command"), "expected a string or a list of strings")
+            found.command = command
+        found.env = self.str_map(sec.get("env"), (*at, "env"))
+        ports = sec.get("ports", [])
+        if not isinstance(ports, list) or not all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports):
+            self.fail((*at, "ports"), "expected a list of TCP port numbers")
+        found.ports = list(ports)
+        actions = self.str_map(sec.get("actions"), (*at, "actions"), template=True)
+        for name in actions:
+            if not _ACTION_NAME.fullmatch(name):
+                self.fail((*at, "actions", name), "action names are letters, digits, _ and -")
+        found.actions = actions or (dict(process.actions) if process else {})
+        timeout = sec.get("timeout", process.timeout if process else DEFAULT_TIMEOUT)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            self.fail((*at, "timeout"), f"expected a positive number of seconds, got {timeout!r}")
+        found.timeout = float(timeout)
+        return found
 
     def manual(self, value: Any, at: Path_) -> ManualSection:
         sec = self.mapping(value, at, required=("prompts",))

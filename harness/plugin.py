@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.backends import TestNetwork
 from harness.campaign_state import Campaign, KnowledgeLog, ResultRecord
 from harness.errors import OnboardcheckError
 from harness.evidence import EvidenceDir
@@ -40,6 +42,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("auto", "live", "transcript"),
         default="auto",
         help="live capture with dumpcap, or transcripts written by the tester peers",
+    )
+    group.addoption(
+        "--backend",
+        choices=("loopback", "netns", "docker"),
+        default="loopback",
+        help="where tester peers and DUTs run: loopback (default), netns or docker "
+        "(docs/backends.md)",
     )
     group.addoption(
         "--allow-inconclusive",
@@ -287,6 +296,19 @@ def campaign(request: pytest.FixtureRequest) -> Campaign:
     if found is None:
         raise Inconclusive("no campaign: suite fixtures are only available to tests under suites/")
     return found
+
+
+@pytest.fixture(scope="session")
+def test_network(campaign: Campaign) -> Iterator[TestNetwork]:
+    """The campaign's test network on its backend: nodes `peer` and `dut`."""
+    try:
+        network = campaign.open_network()
+    except OnboardcheckError as exc:  # no test can run: a usage error, not N errored tests
+        pytest.exit(f"onboardcheck: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+    try:
+        yield network
+    finally:
+        campaign.close_network(network)
 
 
 @pytest.fixture

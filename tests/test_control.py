@@ -12,7 +12,7 @@ import pytest
 
 from harness.control import ManualController, ProcessController, make_controller
 from harness.control.base import ActionResult, Controller
-from harness.dut import ProcessSection, builtin_profile, load_profile
+from harness.dut import ContainerSection, ProcessSection, builtin_profile, load_profile
 from harness.errors import ControlError, ProfileError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "profiles"
@@ -255,9 +255,13 @@ def test_make_controller_builtin_and_errors() -> None:
         make_controller(profile, "est")
     with pytest.raises(ProfileError, match="does not implement 'brski'"):
         make_controller(profile, "brski", lambda p, proto: FakeBuiltin())
-    profile.control.adapter = "container"
+    profile.control.adapter = "http"
     with pytest.raises(ProfileError, match="not supported yet"):
         make_controller(profile, "est")
+    profile.control.adapter = "container"
+    profile.control.container = ContainerSection("onboardcheck/dut", actions={"enroll": "true"})
+    with pytest.raises(ControlError, match="needs the docker backend"):
+        make_controller(profile, "est")  # on loopback: no container to run it in
 
 
 def test_make_controller_manual() -> None:

@@ -121,6 +121,21 @@ def test_builtin_profile() -> None:
     assert profile.protocols["est"].roles == ["server"]
 
 
+def test_container_section_takes_process_actions(tmp_path: Path) -> None:
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "Dockerfile").write_text("FROM scratch\n")
+    text = GOOD.replace("  process:\n", "  container:\n    image: acme/widget:1.2\n"
+                        "    dockerfile: img/Dockerfile\n    command: serve --port 8443\n"
+                        "    ports: [8443]\n  process:\n")
+    section = load_profile(write(tmp_path, text), KNOWN).control.container
+    assert section is not None
+    assert section.actions == {"enroll": "echo enroll"}  # from process.actions
+    assert section.dockerfile == (tmp_path / "img" / "Dockerfile").resolve()
+    assert section.context == (tmp_path / "img").resolve()
+    assert section.command == ["/bin/sh", "-c", "serve --port 8443"]
+    assert section.ports == [8443]
+
+
 def test_any_protocol_when_none_known(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, GOOD.replace("est:", "lwm2m:")), None)
     assert list(profile.protocols) == ["lwm2m"]
@@ -136,8 +151,18 @@ CASES = [
      "did you mean 'actions'"),
     ("unknown adapter", ("adapter: process", "adapter: proces"), "control.adapter", 11,
      "did you mean 'process'"),
-    ("planned adapter", ("adapter: process", "adapter: container"), "control.adapter", 11,
+    ("planned adapter", ("adapter: process", "adapter: http"), "control.adapter", 11,
      "not supported yet"),
+    ("container adapter without section", ("adapter: process", "adapter: container"),
+     "control.container", 10, "required when adapter is 'container'"),
+    ("container image name", ("  process:\n", "  container:\n    image: Bad Name\n  process:\n"),
+     "control.container.image", 13, "not a docker image name"),
+    ("container dockerfile", ("  process:\n", "  container:\n    image: acme/widget\n"
+                              "    dockerfile: nowhere/Dockerfile\n  process:\n"),
+     "control.container.dockerfile", 14, "file not found"),
+    ("container workdir", ("  process:\n", "  container:\n    image: acme/widget\n"
+                           "    workdir: opt\n  process:\n"),
+     "control.container.workdir", 14, "absolute path"),
     ("empty roles", ("roles: [client]", "roles: []"), "protocols.est.roles", 9, "non-empty"),
     ("unknown role", ("roles: [client]", "roles: [clinet]"), "protocols.est.roles[0]", 9,
      "did you mean 'client'"),

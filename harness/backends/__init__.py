@@ -1,14 +1,20 @@
 """Backends: where tester peers and DUTs run and where their traffic is captured.
 
-``loopback`` (no privilege; every node is 127.0.0.1/::1) and ``netns`` (Linux
-network namespaces joined by a bridge; real Ethernet captures). See docs/backends.md.
+``loopback`` (no privilege; every node is 127.0.0.1/::1), ``netns`` (Linux network
+namespaces joined by a bridge; real Ethernet captures) and ``docker`` (containers on a
+docker network per campaign). See docs/backends.md.
 """
 
-from harness.backends.base import Backend, LoopbackBackend, Node, TestNetwork
+from harness.backends.base import Backend, LoopbackBackend, Node, NodeSpec, TestNetwork
+from harness.backends.docker import DockerBackend
 from harness.backends.netns import NetnsBackend
 from harness.errors import BackendError
 
-BACKENDS: dict[str, type[Backend]] = {"loopback": LoopbackBackend, "netns": NetnsBackend}
+BACKENDS: dict[str, type[Backend]] = {
+    "loopback": LoopbackBackend,
+    "netns": NetnsBackend,
+    "docker": DockerBackend,
+}
 
 
 def get_backend(name: str) -> Backend:
@@ -21,9 +27,11 @@ def get_backend(name: str) -> Backend:
 __all__ = [
     "BACKENDS",
     "Backend",
+    "DockerBackend",
     "LoopbackBackend",
     "NetnsBackend",
     "Node",
+    "NodeSpec",
     "TestNetwork",
     "get_backend",
 ]

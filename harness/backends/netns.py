@@ -17,20 +17,15 @@ Netlink work goes through pyroute2, a well-kept library (no parsing of `ip` outp
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import hashlib
 import ipaddress
 import logging
 import os
 import re
-import signal
-import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 
-from harness.backends.base import Backend, Node, TestNetwork, inside_netns
+from harness.backends.base import Backend, Node, NodeSpec, TestNetwork, inside_netns
 from harness.backends.netns_state import (
     IF_PREFIX,
     NS_PREFIX,
@@ -42,6 +37,7 @@ from harness.backends.netns_state import (
     remove_namespace,
     tag_of,
 )
+from harness.backends.teardown import forget, register
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -74,7 +70,8 @@ class NetnsBackend(Backend):
     def __init__(self, state_dir: Path = STATE_DIR):
         self.state = State(state_dir)
 
-    def open(self, campaign_id: str, roles: Sequence[str]) -> TestNetwork:
+    def open(self, campaign_id: str, roles: Sequence[str],
+             specs: Mapping[str, NodeSpec] | None = None) -> TestNetwork:  # fmt: skip
         check_supported()
         roles = list(roles)
         bad = [r for r in roles if not ROLE_RE.fullmatch(r) or r == "switch"]
@@ -92,10 +89,10 @@ class NetnsBackend(Backend):
             record = Record(tag, campaign_id, os.getpid(), start,
                             self.state.free_slot(records.values()))  # fmt: skip
             self.state.write(record)  # before any namespace: a crash now leaves a findable trail
-        network = TestNetwork(campaign_id, {}, f"{IF_PREFIX}{tag}br", f"{NS_PREFIX}{tag}-switch")
+        network = TestNetwork(campaign_id, {}, f"{IF_PREFIX}{tag}br", f"{NS_PREFIX}{tag}-switch",
+                              backend=self.name)  # fmt: skip
         network._teardown = lambda: self._teardown(tag)
-        _register(tag, network)
-        _install_handlers()
+        register(f"netns:{tag}", network)
         try:
             network.nodes.update(_build(tag, record.slot, roles))
         except BaseException:
@@ -125,12 +122,12 @@ class NetnsBackend(Backend):
                     removed.append(name)
             if self.state.forget(tag):
                 removed.append(str(self.state.path(tag)))
-            if (network := _live.pop(tag, None)) is not None:
+            if (network := forget(f"netns:{tag}")) is not None:
                 network._teardown = None  # ours, removed by force: close() is now a no-op
         return removed
 
     def _teardown(self, tag: str) -> None:
-        _live.pop(tag, None)
+        forget(f"netns:{tag}")
         errors = []
         for name in [n for n in our_namespaces() if tag_of(n) == tag]:
             try:
@@ -196,66 +193,3 @@ def _sysctl(netns: str, key: str, value: str) -> None:
     # /proc/sys/net resolves against the opening thread's namespace.
     with inside_netns(netns), open(f"/proc/sys/{key}", "w") as f:
         f.write(value)
-
-
-# --- teardown at exit and on signals -------------------------------------------------
-
-_live: dict[str, TestNetwork] = {}
-_live_pid = os.getpid()
-_previous: dict[int, object] = {}
-_handlers_lock = threading.Lock()
-
-
-def close_all() -> None:
-    """Tear down this process's test networks.
-
-    Forked children (pyroute2 forks helpers, and kills them with a signal) inherit
-    ``_live``, the handlers and atexit: only the process that opened a network may
-    tear it down.
-    """
-    if os.getpid() != _live_pid:
-        return
-    for network in list(_live.values()):
-        try:
-            network.close()
-        except Exception as exc:  # teardown of the others must still happen
-            log.warning("teardown of test network %s failed: %s", network.campaign_id, exc)
-
-
-def _register(tag: str, network: TestNetwork) -> None:
-    global _live_pid
-    if os.getpid() != _live_pid:  # a fork of the importer: its parent's networks are not ours
-        _live.clear()
-        _live_pid = os.getpid()
-    _live[tag] = network
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    close_all()
-    previous = _previous.get(signum, signal.SIG_DFL)
-    if callable(previous):
-        previous(signum, frame)
-    elif previous == signal.SIG_DFL:
-        # Die of the signal as if we had not been here (exit status says so).
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-
-def _install_handlers() -> None:
-    """Chain SIGTERM/SIGINT once, from the main thread only (Python's rule).
-
-    A signal the program ignores stays ignored; one handled in C (None) is left alone.
-    """
-    with _handlers_lock:
-        if _previous or threading.current_thread() is not threading.main_thread():
-            return
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(signum)
-            if previous in (signal.SIG_IGN, None):
-                continue
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(signum, _on_signal)
-                _previous[signum] = previous
-
-
-atexit.register(close_all)

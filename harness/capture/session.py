@@ -8,11 +8,15 @@ import logging
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.capture.live import LiveCapture, capture_available
 from harness.capture.relay import TcpRelay
 from harness.capture.transcript import empty_pcapng, write_transcript
 from harness.errors import CaptureError
+
+if TYPE_CHECKING:
+    from harness.backends import TestNetwork
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,7 @@ class CaptureSession:
     """
 
     def __init__(self, evidence_dir: Path, name: str, ports: list[int],
-                 mode: str = "auto", interface: str = "lo"):
+                 mode: str = "auto", interface: str = "lo", network: TestNetwork | None = None):
         if mode not in MODES:
             raise CaptureError(f"unknown capture mode {mode!r} (one of {', '.join(MODES)})")
         self.evidence_dir = Path(evidence_dir)
@@ -48,6 +52,13 @@ class CaptureSession:
         self.ports = [int(p) for p in ports]
         self.requested_mode = mode
         self.interface = interface
+        # A test network of a real backend is captured where its traffic passes (the
+        # bridge, all frames): live only, since no relay reaches into its nodes.
+        self.network = network if network is not None and network.backend != "loopback" \
+            else None
+        if self.network is not None and mode == "transcript":
+            raise CaptureError(f"the {self.network.backend} backend captures live only "
+                               "(no --capture transcript)")  # fmt: skip
         self.pcap = self.evidence_dir / PCAP_NAME
         self._mode: str | None = None if mode == "auto" else mode
         self._live: LiveCapture | None = None
@@ -60,7 +71,8 @@ class CaptureSession:
     def mode(self) -> str:
         """The mode in effect ("live" or "transcript"), decided on first use."""
         if self._mode is None:
-            self._mode = "live" if capture_available(self.interface) else "transcript"
+            live = self.network is not None or capture_available(self.interface)
+            self._mode = "live" if live else "transcript"
         return self._mode
 
     def start(self) -> None:
@@ -69,6 +81,9 @@ class CaptureSession:
         self._started = True
         self._result = None
         if self.mode != "live":
+            return
+        if self.network is not None:
+            self._live = self.network.capture(self.pcap)
             return
         live = LiveCapture(self.pcap, self.ports, self.interface)
         try:

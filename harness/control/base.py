@@ -14,8 +14,12 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import ControlError
+
+if TYPE_CHECKING:
+    from harness.backends import Node
 
 # A DUT's state files are certificates and keys; anything bigger is not one.
 MAX_STATE_BYTES = 10 * 1024 * 1024
@@ -62,6 +66,8 @@ class Controller(abc.ABC):
     ):
         self.state_templates = dict(state_templates or {})
         self.base_dir = base_dir or Path.cwd()
+        # Where the DUT runs on the test network (None: the harness's own host, loopback).
+        self.node: Node | None = None
 
     @abc.abstractmethod
     def start(self, params: dict[str, str]) -> dict[str, str]:

@@ -3,6 +3,7 @@ mutants) driven in-process, for demos and self-tests."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
 from pathlib import Path
@@ -54,7 +55,9 @@ class BuiltinEstController(Controller):
         pki = Pki.create(work)
         root = pki.root_ca("Reference EST Root CA")
         ca = pki.sub_ca(root, "Reference EST CA")
-        server = pki.server_cert(ca, "localhost", sans=["localhost", "127.0.0.1", "::1"])
+        node_addresses = self.node.addresses if self.node is not None else []
+        names = ["localhost", "127.0.0.1", "::1", *node_addresses]
+        server = pki.server_cert(ca, "localhost", sans=list(dict.fromkeys(names)))
         manufacturer = pki.root_ca("Reference Manufacturer CA")
         idevid = pki.idevid(manufacturer, serial_number="REF-CLIENT-0001", model="EST tester")
         root_files = root.write(work, "server-root")
@@ -69,6 +72,8 @@ class BuiltinEstController(Controller):
             csrattrs=_reference_csrattrs(),
             labels=(REFERENCE_CA_LABEL,),  # the reference ICS claims this CA label
         )
+        if self.node is not None:
+            config.host = self.node.ipv4
         mutant = self.mutant if self.mutant in mutants.SERVER_MUTANTS else None
         # the knobs a test may set on a server DUT, as a vendor would configure one
         behaviour = ServerBehaviour()
@@ -80,7 +85,8 @@ class BuiltinEstController(Controller):
             rollover = pki.root_rollover(root)
             config.cacerts = [ca.cert, *rollover.certificates()]
         self._server = mutants.make_server(config, behaviour, mutant)
-        self._server.start()
+        with self._placed():  # its listening thread stays on the DUT's node
+            self._server.start()
         return {
             "url": self._server.base_url,
             "trust_anchors": str(root_files.cert),
@@ -126,10 +132,15 @@ class BuiltinEstController(Controller):
         except ValueError as exc:
             raise ControlError(name, str(exc)) from None
         mutant = self.mutant if self.mutant in mutants.CLIENT_MUTANTS else None
-        outcome = run_action(name, typed, mutant)
+        with self._placed():  # its connections leave from the DUT's node
+            outcome = run_action(name, typed, mutant)
         return ActionResult(
             name, outcome.returncode, outcome.stdout, outcome.stderr, time.monotonic() - started
         )
+
+
+    def _placed(self) -> contextlib.AbstractContextManager[None]:
+        return self.node.inside() if self.node is not None else contextlib.nullcontext()
 
 
 def _reference_csrattrs() -> bytes:

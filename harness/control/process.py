@@ -22,13 +22,16 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from harness.control.base import ActionResult, Controller, fill_template
 from harness.dut import ProcessSection
 from harness.errors import ControlError
+
+if TYPE_CHECKING:
+    from harness.backends import Node
 
 # A chatty DUT must not exhaust the harness's memory; 1 MiB of a stream is plenty of
 # evidence. The rest is drained (so the DUT does not block on a full pipe) and dropped.
@@ -109,13 +112,8 @@ class ProcessController(Controller):
     # -- environment and command -----------------------------------------------------------
 
     def environment(self, action: str, params: Mapping[str, str]) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH", os.defpath)}
-        env.update(self.section.env)
-        for name, value in params.items():
-            if not _PARAM_NAME.fullmatch(name):
-                raise ControlError(action, f"parameter name {name!r} is not a valid variable")
-            env[f"ONBOARDCHECK_{name.upper()}"] = str(value)
-        return env
+        base = {"PATH": os.environ.get("PATH", os.defpath), **self.section.env}
+        return action_environment(action, base, params)
 
     def command(self, action: str, params: Mapping[str, str]) -> str:
         if action not in self.section.actions:
@@ -128,8 +126,9 @@ class ProcessController(Controller):
     ) -> subprocess.Popen[bytes]:
         command = self.command(action, params)
         try:
+            argv = [SHELL, "-c", command]
             return subprocess.Popen(
-                [SHELL, "-c", command],
+                self.node.command(argv) if self.node is not None else argv,
                 cwd=self.section.cwd,
                 env=self.environment(action, params),
                 stdin=subprocess.DEVNULL,
@@ -207,34 +206,18 @@ class ProcessController(Controller):
 
     def _wait_ready(self, facts: Mapping[str, str], log_path: Path) -> None:
         """Wait until every endpoint with an explicit host:port accepts TCP connections."""
-        assert self._server is not None
-        targets = []
-        for value in facts.values():
-            parts = urllib.parse.urlsplit(value)
-            try:
-                port = parts.port
-            except ValueError:
-                port = None
-            if parts.hostname and port:
-                targets.append((parts.hostname, port))
-        deadline = time.monotonic() + self.section.timeout
-        time.sleep(0.1)  # let a start command that fails at once do so
-        while True:
-            code = self._server.poll()
-            if code not in (None, 0):  # 0: the command daemonised itself
-                self.stop()
-                raise ControlError("start", f"exited with status {code}", _tail(log_path))
-            pending = [t for t in targets if not _accepts(t)]
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                where = ", ".join(f"{h}:{p}" for h, p in pending)
-                raise ControlError(
-                    "start", f"not listening on {where} after {self.section.timeout:g} s",
-                    _tail(log_path),
-                )
-            time.sleep(0.1)
+        server = self._server
+        assert server is not None
+
+        def alive() -> str | None:
+            code = server.poll()
+            return None if code in (None, 0) else f"exited with status {code}"  # 0: daemonised
+
+        try:
+            wait_for_ports(facts, self.section.timeout, self.node, alive)
+        except ControlError as exc:
+            self.stop()
+            raise ControlError("start", str(exc).split(": ", 1)[-1], _tail(log_path)) from None
 
     def stop(self) -> None:
         if self._started and self.supports("stop"):
@@ -249,9 +232,58 @@ class ProcessController(Controller):
             self._server_log = None
 
 
-def _accepts(target: tuple[str, int]) -> bool:
+def action_environment(
+    action: str, base: Mapping[str, str], params: Mapping[str, str]
+) -> dict[str, str]:
+    """``base`` plus each parameter as ``ONBOARDCHECK_<NAME>``."""
+    env = dict(base)
+    for name, value in params.items():
+        if not _PARAM_NAME.fullmatch(name):
+            raise ControlError(action, f"parameter name {name!r} is not a valid variable")
+        env[f"ONBOARDCHECK_{name.upper()}"] = str(value)
+    return env
+
+
+def endpoint_targets(facts: Mapping[str, str]) -> list[tuple[str, int]]:
+    """The host:port of every endpoint URL that names both."""
+    targets = []
+    for value in facts.values():
+        parts = urllib.parse.urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.hostname and port:
+            targets.append((parts.hostname, port))
+    return targets
+
+
+def wait_for_ports(facts: Mapping[str, str], timeout: float, node: Node | None,
+                   alive: Callable[[], str | None]) -> None:  # fmt: skip
+    """Wait until every endpoint accepts TCP connections (from the DUT's own node).
+
+    ``alive`` says why the DUT is down (None while it runs); raises ControlError("start").
+    """
+    targets = endpoint_targets(facts)
+    deadline = time.monotonic() + timeout
+    time.sleep(0.1)  # let a start command that fails at once do so
+    while True:
+        why = alive()
+        if why is not None:
+            raise ControlError("start", why)
+        pending = [t for t in targets if not _accepts(t, node)]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            where = ", ".join(f"{h}:{p}" for h, p in pending)
+            raise ControlError("start", f"not listening on {where} after {timeout:g} s")
+        time.sleep(0.1)
+
+
+def _accepts(target: tuple[str, int], node: Node | None = None) -> bool:
+    connect = node.create_connection if node is not None else socket.create_connection
     try:
-        with socket.create_connection(target, timeout=0.5):
+        with connect(target, 0.5):
             return True
     except OSError:
         return False

@@ -82,6 +82,7 @@ class CampaignInfo:
     catalogue: str | None = None
     model: str | None = None
     capture_mode: str = ""
+    backend: str = "loopback"  # where peers and DUT ran (older campaigns: loopback)
     command: str = ""
     gate_levels: list[str] = field(default_factory=lambda: ["MUST", "MUST NOT"])
     dut_extra: dict[str, Any] = field(default_factory=dict)  # dut keys beyond the known four
@@ -137,6 +138,7 @@ def read_campaign(protocol_dir: Path, warnings: list[str]) -> CampaignInfo:
         "catalogue",
         "model",
         "capture_mode",
+        "backend",
         "command",
         "gate",
     }
@@ -155,6 +157,7 @@ def read_campaign(protocol_dir: Path, warnings: list[str]) -> CampaignInfo:
         catalogue=d.get("catalogue"),
         model=d.get("model"),
         capture_mode=str(d.get("capture_mode") or ""),
+        backend=str(d.get("backend") or "loopback"),
         command=str(d.get("command") or ""),
         gate_levels=[str(x) for x in gate] if isinstance(gate, list) else ["MUST", "MUST NOT"],
         dut_extra={

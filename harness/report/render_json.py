@@ -107,6 +107,7 @@ def to_dict(report: CampaignReport) -> dict[str, Any]:
             "catalogue": c.catalogue,
             "model": c.model,
             "capture_mode": c.capture_mode,
+            "backend": c.backend,
             "command": c.command,
             "gate_levels": c.gate_levels,
             "extra": c.extra,

@@ -103,6 +103,7 @@ def build_junit(report: CampaignReport) -> ET.ElementTree:
         *((f"dut.{k}", v) for k, v in c.dut_identity.items()),
         ("dut.roles", ", ".join(c.dut_roles)),
         ("capture_mode", c.capture_mode),
+        ("backend", c.backend),
         ("interrupted", str(c.interrupted).lower()),
         ("gate.passed", str(g.passed).lower()),
         ("gate.exit_code", str(g.exit_code)),

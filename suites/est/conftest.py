@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from harness.backends import TestNetwork
 from harness.campaign_state import Campaign
 from harness.control import Controller, make_controller
 from harness.control.builtin import builtin_factory
@@ -14,13 +15,14 @@ from harness.protocols.est.testbed import ClientDutBed, EstPkiSet, ServerDutBed
 
 
 @pytest.fixture(scope="session")
-def est_pki(campaign: Campaign) -> EstPkiSet:
-    return EstPkiSet.create(campaign.work_dir("est-pki"))
+def est_pki(campaign: Campaign, test_network: TestNetwork) -> EstPkiSet:
+    hosts = test_network.node("peer").addresses
+    return EstPkiSet.create(campaign.work_dir("est-pki"), hosts=hosts)
 
 
 @pytest.fixture(scope="session")
-def est_dut(campaign: Campaign) -> Iterator[Controller]:
-    controller = make_controller(campaign.dut, "est", builtin_factory)
+def est_dut(campaign: Campaign, test_network: TestNetwork) -> Iterator[Controller]:
+    controller = make_controller(campaign.dut, "est", builtin_factory, test_network.node("dut"))
     yield controller
     controller.stop()
 
@@ -32,6 +34,7 @@ def client_bed(
     est_pki: EstPkiSet,
     evidence: EvidenceDir,
     quote: Callable[[str], str],
+    test_network: TestNetwork,
 ) -> Iterator[ClientDutBed]:
     """DUT = EST client; the harness serves as EST server (call `serve()` first)."""
     section = campaign.dut.protocols["est"]
@@ -44,6 +47,7 @@ def client_bed(
         campaign.capture_mode,
         oob=section.oob,
         pop=bool(ics.get("EST-CLIENT-POP-LINKING")),
+        network=test_network,
     )
     yield bed
     bed.close()
@@ -55,6 +59,7 @@ def server_bed(
     est_dut: Controller,
     evidence: EvidenceDir,
     quote: Callable[[str], str],
+    test_network: TestNetwork,
 ) -> Iterator[ServerDutBed]:
     """DUT = EST server, not yet started (call `start()`); the harness is the client."""
     section = campaign.dut.protocols["est"]
@@ -73,6 +78,7 @@ def server_bed(
         campaign.capture_mode,
         endpoints=dict(section.endpoints),
         credentials={k: v for k, v in credentials.items() if v},
+        network=test_network,
     )
     yield bed
     bed.close()

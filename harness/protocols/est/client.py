@@ -17,6 +17,7 @@ import base64
 import contextlib
 import http.client
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Callable, Iterator
@@ -32,6 +33,9 @@ from harness.errors import PeerError
 from harness.protocols.est import codec
 
 MAX_RESPONSE = 4 << 20  # an EST answer is kilobytes; more is a misbehaving DUT
+
+# socket.create_connection's shape: (host, port), timeout -> a connected socket
+Connector = Callable[..., socket.socket]
 
 
 @dataclass
@@ -107,6 +111,7 @@ class EstClientPeer(_Operations):
         tls_min: ssl.TLSVersion | None = None,
         verify_hostname: bool = True,
         authorize: Callable[[bytes], str | None] | None = None,
+        connect: Connector | None = None,
     ):
         parts = urlsplit(base_url)
         if parts.scheme != "https" or not parts.hostname:
@@ -120,9 +125,16 @@ class EstClientPeer(_Operations):
         # Called with the server's certificate (DER) once the handshake is done; a
         # returned reason closes the connection before any request (RFC 7030 §3.6).
         self.authorize = authorize
+        # How TCP connections are opened: from the tester peer's node on the test network
+        # (harness.backends.Node.create_connection); the default is the harness's own host.
+        self.connect = connect or socket.create_connection
         self.context = _client_context(
             trust_anchors, client, keylog, tls_max, tls_min, verify_hostname
         )
+
+    def open_socket(self) -> socket.socket:
+        """A plain TCP connection to the server, from where this peer's connections leave."""
+        return self.connect((self.host, self.port), self.timeout)
 
     # -- operations beyond _Operations ---------------------------------------------------------
 
@@ -182,6 +194,7 @@ class EstSession(_Operations):
         conn = http.client.HTTPSConnection(
             peer.host, peer.port, timeout=peer.timeout, context=peer.context
         )
+        conn._create_connection = peer.connect  # type: ignore[attr-defined]  # http.client's hook
         try:
             conn.connect()
         except (OSError, http.client.HTTPException) as exc:

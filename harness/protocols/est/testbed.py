@@ -8,14 +8,16 @@ and hand the test a `PacketCursor` over the decrypted, decoded frames.
 
 from __future__ import annotations
 
+import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
 
+from harness.backends import LoopbackBackend, TestNetwork
 from harness.capture import CaptureSession, PacketCursor, decode
 from harness.control import ActionResult, Controller
 from harness.crypto.pki import CertifiedKey, CertPaths, Pki
@@ -58,14 +60,17 @@ class EstPkiSet:
     files: dict[str, CertPaths] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, folder: Path) -> EstPkiSet:
+    def create(cls, folder: Path, hosts: Sequence[str] = ()) -> EstPkiSet:
+        """`hosts`: the server peer's addresses on the test network, named in every
+        certificate that is valid for it (besides the loopback names)."""
+        names = list(dict.fromkeys([*LOCAL_NAMES, *hosts]))
         pki = Pki.create(folder)
         root = pki.root_ca("onboardcheck EST Root CA")
         ca = pki.sub_ca(root, "onboardcheck EST CA")
-        server = pki.server_cert(ca, "localhost", sans=["localhost", "127.0.0.1", "::1"])
+        server = pki.server_cert(ca, "localhost", sans=names)
         wrong_host = pki.server_cert(ca, "est.invalid", sans=["est.invalid"])
         rogue_root = pki.root_ca("Unauthorised Root CA")
-        rogue = pki.server_cert(rogue_root, "localhost", sans=["localhost", "127.0.0.1", "::1"])
+        rogue = pki.server_cert(rogue_root, "localhost", sans=names)
         manufacturer = pki.root_ca("onboardcheck Manufacturer CA")
         idevid = pki.idevid(manufacturer, serial_number=DUT_SERIAL, model="DUT")
         implicit_root = pki.root_ca("onboardcheck Public Root CA")
@@ -73,11 +78,11 @@ class EstPkiSet:
         found = cls(
             root, ca, server, wrong_host, rogue, manufacturer, idevid,
             implicit_root=implicit_root,
-            implicit=pki.server_cert(implicit_root, "localhost", sans=LOCAL_NAMES),
+            implicit=pki.server_cert(implicit_root, "localhost", sans=names),
             implicit_wrong_host=pki.server_cert(implicit_root, "est.invalid"),
             implicit_cmcra=pki.server_cert(implicit_root, "est.invalid", extra_ekus=[CMC_RA]),
             designated_root=designated_root,
-            designated=pki.server_cert(designated_root, "localhost", sans=LOCAL_NAMES),
+            designated=pki.server_cert(designated_root, "localhost", sans=names),
         )  # fmt: skip
         for name in (
             "root", "ca", "server", "rogue", "manufacturer", "idevid", "implicit_root",
@@ -106,9 +111,16 @@ def _with_port(url: str, port: int) -> str:
 
 
 class _Bed:
-    """Capture and decoding shared by both beds."""
+    """Capture and decoding shared by both beds, and the test network's nodes.
 
-    def __init__(self, evidence: EvidenceDir, quote: Callable[[str], str], capture_mode: str):
+    The tester peer runs on node `peer`, the DUT on node `dut` of `network` (both the
+    harness's own host on the loopback backend).
+    """
+
+    def __init__(self, evidence: EvidenceDir, quote: Callable[[str], str], capture_mode: str,
+                 network: TestNetwork | None = None):  # fmt: skip
+        self.network = network or LoopbackBackend().open("loopback", ["peer", "dut"])
+        self.peer_node = self.network.node("peer")
         self.evidence = evidence
         self.quote = quote
         self.capture_mode = capture_mode
@@ -119,7 +131,8 @@ class _Bed:
 
     def _capture_port(self, host: str, port: int) -> int:
         """Start capturing traffic to host:port; returns the port to connect to."""
-        self._capture = CaptureSession(self.evidence.path, "est", [port], self.capture_mode)
+        self._capture = CaptureSession(self.evidence.path, "est", [port], self.capture_mode,
+                                       network=self.network)  # fmt: skip
         self._capture.start()
         self._port = self._capture.relay((host, port))
         return self._port
@@ -145,6 +158,11 @@ class _Bed:
             )
         return self._cursor
 
+    def connect(self, address: tuple[str, int], timeout: float | None = None,
+                source_address: tuple[str, int] | None = None) -> socket.socket:  # fmt: skip
+        """A TCP connection from the tester peer's node (for client peers: `connect=`)."""
+        return self.peer_node.create_connection(address, timeout, source_address)
+
     def _stop_peer(self) -> None:
         raise NotImplementedError
 
@@ -166,8 +184,9 @@ class ClientDutBed(_Bed):
         oob: dict[str, str] | None = None,
         pop: bool = False,
         timeout: float = 20.0,
+        network: TestNetwork | None = None,
     ):
-        super().__init__(evidence, quote, capture_mode)
+        super().__init__(evidence, quote, capture_mode, network)
         self.controller = controller
         self.pki = pki
         self.oob = dict(oob or {})
@@ -213,10 +232,12 @@ class ClientDutBed(_Bed):
             log=self.evidence.file("peer.log"),
             csrattrs=csrattrs,
             label=label,
+            host=self.peer_node.ipv4,
         )
         self.server = make_server(config, behaviour)
-        self.server.start()
-        port = self._capture_port("127.0.0.1", self.server.port)
+        with self.peer_node.inside():  # its listening thread stays on the peer's node
+            self.server.start()
+        port = self._capture_port(self.peer_node.ipv4, self.server.port)
         self.url = _with_port(self.server.base_url, port)
         return self.server
 
@@ -293,8 +314,9 @@ class ServerDutBed(_Bed):
         endpoints: dict[str, str] | None = None,
         credentials: dict[str, str] | None = None,
         work_dir: Path | None = None,
+        network: TestNetwork | None = None,
     ):
-        super().__init__(evidence, quote, capture_mode)
+        super().__init__(evidence, quote, capture_mode, network)
         self.controller = controller
         self.facts: dict[str, str] = {**(endpoints or {}), **(credentials or {})}
         self.work_dir = work_dir or evidence.file("dut")
@@ -353,6 +375,7 @@ class ServerDutBed(_Bed):
             client=credential,
             basic_auth=basic,
             keylog=self.keylog,
+            connect=self.connect,
             **kw,  # type: ignore[arg-type]
         )
 

@@ -81,7 +81,8 @@ def test_unknown_ca_client_refused(server_bed: ServerDutBed) -> None:
     rogue_root = server_bed.pki.root_ca("onboardcheck Unknown Client Root")
     rogue = server_bed.pki.client_cert(rogue_root, "onboardcheck rogue client")
     peer = EstClientPeer(
-        server_bed.url, server_bed.trust_anchors(), client=rogue, keylog=server_bed.keylog
+        server_bed.url, server_bed.trust_anchors(), client=rogue, keylog=server_bed.keylog,
+        connect=server_bed.connect,
     )
     peer.simpleenroll(make_csr(generate_key(), "onboardcheck rogue client"))
     # Step 2: the handshake fails, or the enrollment is refused without a certificate.
@@ -112,6 +113,7 @@ def test_reenroll_other_subject_refused(server_bed: ServerDutBed) -> None:
         server_bed.trust_anchors(),
         client=CertifiedKey(cert, key, []),
         keylog=server_bed.keylog,
+        connect=server_bed.connect,
     )
     post_waiting(renew, codec.SIMPLEREENROLL, make_csr(generate_key(), "onboardcheck device B"))
     # Step 3: the DUT refuses the change of subject (4xx/5xx, no certificate).

@@ -32,7 +32,8 @@ def enrolled_peer(bed: ServerDutBed, key: PrivateKey, resp: EstResponse) -> EstC
     """A client peer that authenticates with the certificate the DUT just issued."""
     cert = issued_for(key, resp)
     return EstClientPeer(
-        bed.url, bed.trust_anchors(), client=CertifiedKey(cert, key, []), keylog=bed.keylog
+        bed.url, bed.trust_anchors(), client=CertifiedKey(cert, key, []), keylog=bed.keylog,
+        connect=bed.connect,
     )
 
 

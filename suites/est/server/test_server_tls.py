@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import ssl
 import warnings
 
@@ -148,7 +147,7 @@ def fetch(peer: EstClientPeer, session: ssl.SSLSession | None) -> ssl.SSLSession
     ).encode()
     try:
         with (
-            socket.create_connection((peer.host, peer.port), timeout=TIMEOUT) as raw,
+            peer.open_socket() as raw,
             peer.context.wrap_socket(raw, server_hostname=peer.host, session=session) as tls,
         ):
             tls.sendall(request)

@@ -1,0 +1,76 @@
+"""A campaign's test network: the backend, what each node runs, and what of it is kept.
+
+Every suite places its parties on two nodes: ``peer`` (the harness's tester peers) and
+``dut``. Under the docker backend a DUT whose profile has a ``control.container``
+section runs in that image, with the campaign folder bound in at the same path (the
+files its actions exchange with the harness live there); every other node is an idle
+container of the peer image that hosts in-process parties' sockets.
+
+The network's description (nodes, addresses, containers) and, on docker, each
+container's output are written to ``<out>/backend/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+from harness.backends import NodeSpec, TestNetwork, get_backend
+from harness.errors import BackendError
+
+if TYPE_CHECKING:
+    from harness.campaign_state import Campaign
+
+ROLES = ("peer", "dut")
+
+
+def node_specs(campaign: Campaign) -> dict[str, NodeSpec]:
+    """What the DUT's node runs under the docker backend (nothing: the default)."""
+    container = campaign.dut.control.container
+    if campaign.backend != "docker" or container is None:
+        return {}
+    return {
+        "dut": NodeSpec(
+            image=container.image,
+            dockerfile=container.dockerfile,
+            context=container.context,
+            command=container.command,
+            env=dict(container.env),
+            mounts=[campaign.out],
+            workdir=container.workdir,
+        )
+    }
+
+
+def open_campaign_network(campaign: Campaign) -> TestNetwork:
+    if campaign.dut.control.adapter == "container" and campaign.backend != "docker":
+        raise BackendError("the DUT profile's adapter is 'container': run it with "
+                           "--backend docker")  # fmt: skip
+    campaign.out.mkdir(parents=True, exist_ok=True)
+    backend = get_backend(campaign.backend)
+    # One network per harness process: pytest-xdist workers each get their own.
+    network = backend.open(f"{os.getpid():x}", ROLES, node_specs(campaign))
+    folder = campaign.out / "backend"
+    folder.mkdir(exist_ok=True)
+    description = {
+        "backend": network.backend,
+        "campaign": network.campaign_id,
+        "capture_interface": network.capture_interface,
+        "nodes": {
+            role: {"ipv4": n.ipv4, "ipv6": n.ipv6, "netns": n.netns, "interface": n.interface,
+                   "container": n.container}
+            for role, n in network.nodes.items()
+        },
+    }
+    (folder / f"network-{network.campaign_id}.json").write_text(json.dumps(description, indent=2))
+    return network
+
+
+def close_campaign_network(campaign: Campaign, network: TestNetwork) -> None:
+    """Keep each container's output as evidence, then tear the network down."""
+    try:
+        for role, text in network.logs().items():
+            (campaign.out / "backend" / f"{role}-{network.campaign_id}.log").write_text(text)
+    finally:
+        network.close()
