@@ -14,6 +14,7 @@ from harness import __version__
 from harness.campaign import EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions, run_campaign
 from harness.campaign_state import suite_roles
 from harness.errors import OnboardcheckError
+from harness.peers import add_peer_parser, run_peer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     cln = sub.add_parser("clean", help="remove test networks left by runs that died")
     cln.add_argument("--force", action="store_true",
                      help="also those of runs still alive")  # fmt: skip
+    add_peer_parser(sub)
     return parser
 
 
@@ -167,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "clean":
             return _clean(args.force)
+        if args.command == "peer":
+            return run_peer(args, console)
     except OnboardcheckError as exc:
         console.print(f"[red]onboardcheck: {exc}[/]", highlight=False)
         return EXIT_USAGE
