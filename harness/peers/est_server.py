@@ -256,6 +256,7 @@ def serve_est(options: EstServerOptions, out: Console, err: Console) -> int:
     names = server_names(listen, options.sans)
     extra_trust = client_cas(options.client_cas)
     folder = writable_folder(options.out)
+    (folder / FILES["manifest"]).unlink(missing_ok=True)  # a stale one would say "listening"
     username, password = _credentials(folder, options.username, options.password)
     pki = _pki(folder, options.new_pki)
     _write_device_files(folder, pki)
@@ -314,7 +315,10 @@ def _write_manifest(
         "password": password,
         "files": {key: str((folder / name).resolve()) for key, name in FILES.items()},
     }
-    (folder / FILES["manifest"]).write_text(json.dumps(manifest, indent=2) + "\n")
+    # Written whole then renamed: its presence tells scripts the peer is listening.
+    partial = folder / (FILES["manifest"] + ".partial")
+    partial.write_text(json.dumps(manifest, indent=2) + "\n")
+    partial.replace(folder / FILES["manifest"])
 
 
 def _announce(
