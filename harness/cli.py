@@ -15,6 +15,7 @@ from harness.campaign import EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions, run_cam
 from harness.backends.preflight import preflight
 from harness.campaign_state import suite_roles
 from harness.errors import OnboardcheckError
+from harness.peers import add_peer_parser, run_peer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     cln = sub.add_parser("clean", help="remove test networks left by runs that died")
     cln.add_argument("--force", action="store_true",
                      help="also those of runs still alive")  # fmt: skip
+    add_peer_parser(sub)
     return parser
 
 
@@ -172,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "clean":
             return _clean(args.force)
+        if args.command == "peer":
+            return run_peer(args, console)
     except OnboardcheckError as exc:
         console.print(f"[red]onboardcheck: {exc}[/]", highlight=False)
         return EXIT_USAGE

@@ -52,3 +52,7 @@ class PeerError(OnboardcheckError):
 
 class BackendError(OnboardcheckError):
     """A test network could not be built, entered or torn down (privilege, kernel, names)."""
+
+
+class UsageError(OnboardcheckError):
+    """A command-line value that cannot be used (bad address, folder not writable)."""
