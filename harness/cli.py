@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.campaign import EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions, run_campaign
 from harness.backends.preflight import preflight
+from harness.campaign import EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions, run_campaign
 from harness.campaign_state import suite_roles
 from harness.errors import OnboardcheckError
 from harness.peers import add_peer_parser, run_peer
