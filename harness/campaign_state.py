@@ -166,6 +166,13 @@ class Campaign:
             self._ics[protocol] = resolve_answers(self.ics_options(protocol), answers, path, where)
         return self._ics[protocol]
 
+    @property
+    def effective_adapter(self) -> str:
+        """The adapter in use: a profile's `control.container` takes over under docker."""
+        if self.backend == "docker" and self.dut.control.container is not None:
+            return "container"
+        return self.dut.control.adapter
+
     def dut_has_role(self, protocol: str, role: str) -> bool:
         section = self.dut.protocols.get(protocol)
         return section is not None and role in section.roles
@@ -223,7 +230,7 @@ class Campaign:
                     "serial": ident.serial,
                 },
                 "roles": list(section.roles) if section else [],
-                "adapter": self.dut.control.adapter,
+                "adapter": self.effective_adapter,
                 "mutant": self.dut.control.builtin.mutant if self.dut.control.builtin else None,
             },
             "ics": self.ics(protocol),

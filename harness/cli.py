@@ -14,7 +14,7 @@ from harness import __version__
 from harness.backends.preflight import preflight
 from harness.campaign import EXIT_GATE, EXIT_OK, EXIT_USAGE, RunOptions, run_campaign
 from harness.campaign_state import suite_roles
-from harness.errors import OnboardcheckError
+from harness.errors import BackendError, OnboardcheckError
 from harness.peers import add_peer_parser, run_peer
 
 
@@ -65,14 +65,28 @@ def _parser() -> argparse.ArgumentParser:
     cln = sub.add_parser("clean", help="remove test networks left by runs that died")
     cln.add_argument("--force", action="store_true",
                      help="also those of runs still alive")  # fmt: skip
+    cln.add_argument("--backend", choices=("netns", "docker", "all"), default="all",
+                     help="only this backend's leftovers (default: all)")  # fmt: skip
     add_peer_parser(sub)
     return parser
 
 
-def _clean(force: bool) -> int:
-    from harness.backends.netns import NetnsBackend
+def _clean(force: bool, backend: str = "all") -> int:
+    from harness.backends import DockerBackend, NetnsBackend
+    from harness.backends.docker import docker_client
 
-    removed = NetnsBackend().clean(force=force)  # BackendError: not root, no netns
+    removed: list[str] = []
+    if backend in ("netns", "all"):
+        removed += NetnsBackend().clean(force=force)  # BackendError: not root, no netns
+    if backend in ("docker", "all"):
+        try:
+            docker_client().close()
+        except BackendError as exc:
+            if backend == "docker":
+                raise
+            print(f"docker: not checked ({exc})")
+        else:
+            removed += DockerBackend().clean(force=force)
     for item in removed:
         print(f"removed {item}")
     print(f"{len(removed)} item(s) removed" if removed else "nothing to remove")
@@ -173,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(check_profile(args.file, suite_roles()))
             return EXIT_OK
         if args.command == "clean":
-            return _clean(args.force)
+            return _clean(args.force, args.backend)
         if args.command == "peer":
             return run_peer(args, console)
     except OnboardcheckError as exc:

@@ -17,6 +17,7 @@ import os
 from typing import TYPE_CHECKING
 
 from harness.backends import NodeSpec, TestNetwork, get_backend
+from harness.backends.docker_images import PEER_IMAGE
 from harness.errors import BackendError
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def open_campaign_network(campaign: Campaign) -> TestNetwork:
     campaign.out.mkdir(parents=True, exist_ok=True)
     backend = get_backend(campaign.backend)
     # One network per harness process: pytest-xdist workers each get their own.
-    network = backend.open(f"{os.getpid():x}", ROLES, node_specs(campaign))
+    specs = node_specs(campaign)
+    network = backend.open(f"{os.getpid():x}", ROLES, specs)
     folder = campaign.out / "backend"
     folder.mkdir(exist_ok=True)
     description = {
@@ -59,12 +61,18 @@ def open_campaign_network(campaign: Campaign) -> TestNetwork:
         "capture_interface": network.capture_interface,
         "nodes": {
             role: {"ipv4": n.ipv4, "ipv6": n.ipv6, "netns": n.netns, "interface": n.interface,
-                   "container": n.container}
+                   "container": n.container, "image": _image(network, specs, role)}
             for role, n in network.nodes.items()
         },
     }
     (folder / f"network-{network.campaign_id}.json").write_text(json.dumps(description, indent=2))
     return network
+
+
+def _image(network: TestNetwork, specs: dict[str, NodeSpec], role: str) -> str | None:
+    if role in specs:
+        return specs[role].image
+    return PEER_IMAGE if network.backend == "docker" else None
 
 
 def close_campaign_network(campaign: Campaign, network: TestNetwork) -> None:

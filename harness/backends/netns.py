@@ -49,6 +49,16 @@ ROLE_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 TAG_RE = re.compile(r"[a-z0-9]{1,8}")
 
 
+# A node sends nothing of its own accord beyond what its links need: no router
+# solicitations, no duplicate address detection (the test's addresses are ours alone).
+# What remains is link-scope: ARP/ND and IGMP/MLD membership reports (docs/backends.md).
+QUIET_NODE = {
+    "net/ipv6/conf/default/router_solicitations": "0",
+    "net/ipv6/conf/default/accept_ra": "0",
+    "net/ipv6/conf/default/dad_transmits": "0",
+}
+
+
 def campaign_tag(campaign_id: str) -> str:
     """The short name part of a campaign: the id itself if it fits, else its hash."""
     if TAG_RE.fullmatch(campaign_id):
@@ -171,6 +181,8 @@ def _build(tag: str, slot: int, roles: list[str]) -> dict[str, Node]:
             v4 = str(v4net.network_address + i + 1)
             v6 = str(v6net.network_address + i + 1)
             netns.create(ns)
+            for key, value in QUIET_NODE.items():  # before the veth exists: it inherits them
+                _sysctl(ns, key, value)
             with IPRoute(netns=ns, flags=0) as nr:
                 nr.link("add", ifname=inner, kind="veth",
                         peer={"ifname": outer, "net_ns_fd": switch})
