@@ -1,9 +1,9 @@
 """The docker backend: containers on a per-campaign docker network, captures on its
 bridge, labels on everything, cleanup after a SIGKILL; the container control adapter.
 
-They need root and a docker daemon with the peer image (`.ci/run` starts one and builds
-the images). Without them the tests are skipped with the reason, except under CI=true,
-where they fail: a skipped backend test would hide a broken CI setup.
+They need root and a docker daemon (`scripts/setup` starts one as root); the peer image
+is built first if absent. Without them the tests are skipped with the reason, except
+under CI=true, where they fail: a skipped backend test would hide a broken CI setup.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 from harness.backends import DockerBackend, NodeSpec, TestNetwork
 from harness.backends.docker import L_OWNER, L_TAG, NAME_PREFIX, POOL, docker_client
-from harness.backends.docker_images import PEER_IMAGE, has_image
+from harness.backends.docker_images import PEER_IMAGE, ensure_peer_image
 from harness.backends.preflight import preflight
 from harness.control.container import ContainerController
 from harness.dut import ContainerSection
@@ -43,8 +43,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 def docker_here() -> None:
     try:
         preflight("docker")
-        if not has_image(docker_client(), PEER_IMAGE):
-            raise BackendError(f"image {PEER_IMAGE} is not built (containers/README.md)")
+        ensure_peer_image(docker_client())  # waits for a build under way, or builds it
     except BackendError as exc:
         if os.environ.get("CI"):
             pytest.fail(f"the docker backend must run in CI: {exc}", pytrace=False)

@@ -130,3 +130,4 @@ def ensure_image(client: docker.DockerClient, tag: str, dockerfile: Path | None 
 
 def ensure_peer_image(client: docker.DockerClient) -> str:
     return ensure_image(client, PEER_IMAGE, PEER_DOCKERFILE, REPO)
+
