@@ -94,6 +94,10 @@ class ContainerSection:
     ports: list[int] = field(default_factory=list)  # TCP ports a server DUT listens on
     actions: dict[str, str] = field(default_factory=dict)  # default: process.actions
     timeout: float = DEFAULT_TIMEOUT
+    # A file inside the container with out-of-band data the DUT makes itself (a YAML
+    # mapping of strings, e.g. a password printed at first boot); it adds to, and
+    # overrides, protocols.<p>.oob.
+    oob_file: str | None = None
 
 
 @dataclass
@@ -426,7 +430,8 @@ class _Checker:
         self, value: Any, at: Path_, process: ProcessSection | None
     ) -> ContainerSection:
         sec = self.mapping(value, at, required=("image",), optional=(
-            "dockerfile", "context", "workdir", "command", "env", "ports", "actions", "timeout"))
+            "dockerfile", "context", "workdir", "command", "env", "ports", "actions", "timeout",
+            "oob_file"))
         image = self.string(sec["image"], (*at, "image"))
         if not _IMAGE_NAME.fullmatch(image):
             self.fail((*at, "image"), f"not a docker image name: {image!r}")
@@ -470,6 +475,10 @@ class _Checker:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             self.fail((*at, "timeout"), f"expected a positive number of seconds, got {timeout!r}")
         found.timeout = float(timeout)
+        if "oob_file" in sec:
+            found.oob_file = self.string(sec["oob_file"], (*at, "oob_file"))
+            if not found.oob_file.startswith("/"):
+                self.fail((*at, "oob_file"), "must be an absolute path inside the container")
         return found
 
     def manual(self, value: Any, at: Path_) -> ManualSection:

@@ -219,3 +219,20 @@ def test_container_adapter_errors_are_typed(dut_network: tuple[TestNetwork, Path
     controller.node = None
     with pytest.raises(ControlError, match="needs the docker backend"):
         controller.action("ok", {})
+
+
+def test_container_oob_file(dut_network: tuple[TestNetwork, Path]) -> None:
+    net, _ = dut_network
+    controller = _controller(net, {
+        "boot": "printf 'username: dut-7\\npassword: s3cret\\nport: 8443\\n' > /tmp/oob.yaml",
+        "garble": "echo '[not, a, mapping' > /tmp/oob.yaml"})  # fmt: skip
+    assert controller.oob() == {}  # the profile names no oob_file
+    controller.section.oob_file = "/tmp/oob.yaml"
+    assert controller.action("boot", {}).ok
+    assert controller.oob() == {"username": "dut-7", "password": "s3cret", "port": "8443"}
+    assert controller.action("garble", {}).ok
+    with pytest.raises(ControlError, match="not a YAML mapping"):
+        controller.oob()
+    controller.section.oob_file = "/tmp/absent.yaml"
+    with pytest.raises(ControlError, match=r"cannot read /tmp/absent\.yaml"):
+        controller.oob()

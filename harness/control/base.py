@@ -91,6 +91,10 @@ class Controller(abc.ABC):
     def supports(self, action: str) -> bool:
         """Whether the profile defines this action."""
 
+    def oob(self) -> dict[str, str]:
+        """Out-of-band data the DUT itself gives once started (none by default)."""
+        return {}
+
     def state(self, params: dict[str, str]) -> dict[str, bytes | None]:
         """Knowledge imparted to the DUT, read from the files named by `control.state`."""
         return read_state(self.state_templates, params, self.base_dir)

@@ -14,10 +14,14 @@ kill), and by a wait on the harness's side.
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+
+import yaml
 
 from harness.control.base import ActionResult, Controller, fill_template
 from harness.control.process import MAX_OUTPUT, action_environment, wait_for_ports
@@ -134,12 +138,45 @@ class ContainerController(Controller):
             return f"container gone: {exc}"
         return None if state.get("Running") else f"container exited ({state.get('ExitCode')})"
 
+    def oob(self) -> dict[str, str]:
+        """The mapping in `oob_file` inside the container ({} when the profile names none)."""
+        path = self.section.oob_file
+        if path is None:
+            return {}
+        try:
+            stream, _ = self._api().get_archive(self.container, path)
+            raw = _single_file(b"".join(stream), path)
+        except ControlError:
+            raise
+        except Exception as exc:  # the SDK's NotFound and the transport's errors
+            raise ControlError("oob", f"cannot read {path} in the container: {exc}") from None
+        try:
+            data = yaml.safe_load(raw.decode("utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ControlError("oob", f"{path} is not a YAML mapping: {exc}") from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            raise ControlError("oob", f"{path} is not a mapping of names to values")
+        return {k: "" if v is None else str(v) for k, v in data.items()}
+
     def stop(self) -> None:
         # The container itself goes with the test network; a `stop` action runs first.
         if self._started and self.supports("stop"):
             self._started = False
             self.action("stop", self._params)
         self._started = False
+
+
+def _single_file(archive: bytes, path: str, limit: int = 1024 * 1024) -> bytes:
+    """The one regular file in the tar docker's archive API returns for `path`."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            if member is None or member.size > limit:
+                raise ControlError("oob", f"{path} is not a regular file under {limit} bytes")
+            handle = tar.extractfile(member)
+            return handle.read() if handle is not None else b""
+    except tarfile.TarError as exc:
+        raise ControlError("oob", f"cannot unpack {path}: {exc}") from None
 
 
 class _ExecReader(threading.Thread):

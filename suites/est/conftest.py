@@ -45,7 +45,7 @@ def client_bed(
         evidence,
         quote,
         campaign.capture_mode,
-        oob=section.oob,
+        oob={**section.oob, **est_dut.oob()},
         pop=bool(ics.get("EST-CLIENT-POP-LINKING")),
         network=test_network,
     )
