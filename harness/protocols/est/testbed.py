@@ -325,7 +325,10 @@ class ServerDutBed(_Bed):
         self.pki = Pki.create(evidence.file("pki"))
 
     def start(self, **dut_params: str) -> dict[str, str]:
-        params = {"work_dir": str(self.work_dir), **dut_params}
+        # dut_address: where the test network put the DUT, for `endpoints` templates
+        # such as url: "https://{dut_address}:8443/.well-known/est"
+        dut = self.network.node("dut")
+        params = {"work_dir": str(self.work_dir), "dut_address": dut.ipv4, **dut_params}
         self.work_dir.mkdir(parents=True, exist_ok=True)
         facts = self.controller.start(params)
         self._started = True
