@@ -6,8 +6,9 @@ section runs in that image, with the campaign folder bound in at the same path (
 files its actions exchange with the harness live there); every other node is an idle
 container of the peer image that hosts in-process parties' sockets.
 
-The network's description (nodes, addresses, containers) and, on docker, each
-container's output are written to ``<out>/backend/``.
+The network's description (nodes, addresses, containers), on netns and docker the
+campaign's whole capture on the bridge with every test's TLS key log merged beside it,
+and on docker each container's output are written to ``<out>/backend/``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from harness.backends import NodeSpec, TestNetwork, get_backend
 from harness.backends.docker_images import PEER_IMAGE
-from harness.errors import BackendError
+from harness.errors import BackendError, OnboardcheckError
 
 if TYPE_CHECKING:
     from harness.campaign_state import Campaign
@@ -66,6 +67,12 @@ def open_campaign_network(campaign: Campaign) -> TestNetwork:
         },
     }
     (folder / f"network-{network.campaign_id}.json").write_text(json.dumps(description, indent=2))
+    if network.backend != "loopback":
+        try:
+            network.capture(folder / f"campaign-{network.campaign_id}.pcapng")
+        except OnboardcheckError:
+            network.close()
+            raise
     return network
 
 
@@ -77,8 +84,14 @@ def _image(network: TestNetwork, specs: dict[str, NodeSpec], role: str) -> str |
 
 def close_campaign_network(campaign: Campaign, network: TestNetwork) -> None:
     """Keep each container's output as evidence, then tear the network down."""
+    folder = campaign.out / "backend"
     try:
         for role, text in network.logs().items():
-            (campaign.out / "backend" / f"{role}-{network.campaign_id}.log").write_text(text)
+            (folder / f"{role}-{network.campaign_id}.log").write_text(text)
     finally:
-        network.close()
+        network.close()  # stops the campaign capture first
+    if network.backend != "loopback":
+        keylogs = sorted(campaign.out.glob("*/evidence/*/*.keylog"))
+        with (folder / f"campaign-{network.campaign_id}.keylog").open("wb") as merged:
+            for keylog in keylogs:  # NSS key logs are line sets: concatenation is one
+                merged.write(keylog.read_bytes())

@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Backend, Node, NodeSpec, TestNetwork
@@ -32,7 +33,7 @@ from harness.backends.docker_images import (
     ensure_peer_image,
 )
 from harness.backends.netns import MAX_NODES, ROLE_RE, campaign_tag
-from harness.backends.netns_state import process_start
+from harness.backends.netns_state import kill_all, process_start
 from harness.backends.teardown import forget, register
 from harness.errors import BackendError
 
@@ -237,6 +238,7 @@ class DockerBackend(Backend):
         removed: list[str] = []
         for tag, objects in sorted(dead.items()):
             removed += self._remove(objects)
+            removed += _stop_captures_on(f"{BRIDGE_PREFIX}{tag}br")
             if (network := forget(f"docker:{tag}")) is not None:
                 network._teardown = None  # ours, removed by force: close() is now a no-op
         with contextlib.suppress(docker.errors.DockerException):
@@ -256,6 +258,23 @@ class DockerBackend(Backend):
             with contextlib.suppress(Exception):  # evidence, best effort: never fails a run
                 out[role] = container.logs(tail=LOG_TAIL).decode("utf-8", "replace")
         return out
+
+
+def _stop_captures_on(interface: str) -> list[str]:
+    """Stop dumpcaps a killed run left capturing on ``interface`` (they run in their
+    own session, so its SIGKILL spared them)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"dumpcap") and interface.encode() in argv:
+            pids.append(int(entry))
+    kill_all(pids)
+    return [f"capture process {pid} on {interface}" for pid in pids]
 
 
 def _no_ipv6_on(interface: str) -> None:
