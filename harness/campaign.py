@@ -58,6 +58,12 @@ class VerdictEcho:
     def __init__(self, console: Console):
         self.console = console
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest.exit() from a fixture (e.g. a test network that cannot be built) ends
+        # the run; with pytest's terminal output off, its reason is said here.
+        if isinstance(excinfo.value, pytest.exit.Exception):
+            self.console.print(f"[red]{excinfo.value.msg}[/]")
+
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":

@@ -18,7 +18,7 @@ import pytest
 from harness import __version__
 from harness.backends import TestNetwork
 from harness.dut import DutProfile, builtin_profile, load_profile
-from harness.errors import InputError, ProfileError
+from harness.errors import InputError, ProfileError, UsageError
 from harness.ics import IcsOption, load_ics, resolve_answers
 from harness.requirements import Catalogue, catalogue_for, suites_root
 from harness.verdicts import Evidence, Verdict
@@ -142,6 +142,9 @@ class Campaign:
         mode, gate = config.getoption("--capture-mode"), config.getoption("--gate")
         campaign = cls(dut, spec, out, mode, gate)
         campaign.backend = config.getoption("--backend", "loopback")
+        if campaign.backend != "loopback" and mode == "transcript":
+            raise UsageError(f"--capture transcript works on the loopback backend only: "
+                             f"{campaign.backend} captures live on its bridge")  # fmt: skip
         # an inconclusive MUST shows no conformance: by default it fails the gate
         campaign.gate_inconclusive = not config.getoption("--allow-inconclusive")
         return campaign

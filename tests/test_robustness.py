@@ -3,6 +3,7 @@ result already written is lost."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -127,3 +128,42 @@ def test_run_with_bad_profile_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert str(bad) in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--backend", "docker"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+     "no docker daemon answers at unix:///nonexistent/docker.sock"),
+    (["--backend", "netns", "--capture", "transcript"], {},
+     "--capture transcript works on the loopback backend only"),
+    (["--backend", "vms"], {}, "invalid choice: 'vms'"),
+])  # fmt: skip
+def test_run_with_unusable_backend_exits_2(tmp_path: Path, args: list[str], env: dict[str, str],
+                                           message: str) -> None:  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--dut", "builtin:est/client",
+         "--out", str(tmp_path), *args],
+        capture_output=True, text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output
+    assert message in " ".join(output.split()), output
+
+
+def test_container_adapter_on_loopback_exits_2(tmp_path: Path) -> None:
+    profile = tmp_path / "dut.yaml"
+    profile.write_text(
+        "profile: 1\nidentity: {vendor: a, model: b, firmware: c, serial: d}\n"
+        "protocols: {est: {roles: [client]}}\ncontrol:\n  adapter: container\n"
+        "  container: {image: acme/widget, actions: {enroll: 'true'}}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--dut", str(profile), "--out",
+         str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=REPO, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output
+    assert "run it with --backend docker" in " ".join(output.split()), output
