@@ -14,17 +14,21 @@ and on docker each container's output are written to ``<out>/backend/``.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.backends import NodeSpec, TestNetwork, get_backend
 from harness.backends.docker_images import PEER_IMAGE
-from harness.errors import BackendError, OnboardcheckError
+from harness.capture.audit import foreign_frames
+from harness.errors import BackendError, DecodeError, OnboardcheckError
 
 if TYPE_CHECKING:
     from harness.campaign_state import Campaign
 
 ROLES = ("peer", "dut")
+log = logging.getLogger(__name__)
 
 
 def node_specs(campaign: Campaign) -> dict[str, NodeSpec]:
@@ -76,6 +80,22 @@ def open_campaign_network(campaign: Campaign) -> TestNetwork:
     return network
 
 
+def audit_campaign_capture(folder: Path, campaign_id: str) -> list[str]:
+    """List frames of the campaign's capture that left the test ranges (e.g. a DUT
+    resolving a name or phoning home: the test network drops them, the capture shows
+    them) in foreign-frames-<id>.txt; returns them."""
+    pcap = folder / f"campaign-{campaign_id}.pcapng"
+    try:
+        found = list(foreign_frames(pcap)) if pcap.exists() else []
+    except DecodeError as exc:
+        found = [f"{pcap}: not audited: {exc}"]
+    if found:
+        (folder / f"foreign-frames-{campaign_id}.txt").write_text("\n".join(found) + "\n")
+        log.warning("%d frame(s) of the campaign left the test ranges: see %s", len(found),
+                    folder / f"foreign-frames-{campaign_id}.txt")  # fmt: skip
+    return found
+
+
 def _image(network: TestNetwork, specs: dict[str, NodeSpec], role: str) -> str | None:
     if role in specs:
         return specs[role].image
@@ -91,6 +111,7 @@ def close_campaign_network(campaign: Campaign, network: TestNetwork) -> None:
     finally:
         network.close()  # stops the campaign capture first
     if network.backend != "loopback":
+        audit_campaign_capture(folder, network.campaign_id)
         keylogs = sorted(campaign.out.glob("*/evidence/*/*.keylog"))
         with (folder / f"campaign-{network.campaign_id}.keylog").open("wb") as merged:
             for keylog in keylogs:  # NSS key logs are line sets: concatenation is one

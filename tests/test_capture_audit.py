@@ -74,3 +74,18 @@ def test_differing_rows_names_each_difference() -> None:
         "c: loopback pass, here (not run)  ",
         "d: loopback (not run), here pass  why d",
     ]
+
+
+def test_campaign_audit_writes_the_foreign_frames(tmp_path: Path) -> None:
+    from harness.network_plan import audit_campaign_capture
+
+    wrpcapng(str(tmp_path / "campaign-c1.pcapng"), [
+        ETH / IP(src="198.18.0.1", dst="198.18.0.2") / TCP(dport=443),
+        ETH / IP(src="198.18.0.2", dst="203.0.113.9") / TCP(dport=80),
+    ])  # fmt: skip
+    found = audit_campaign_capture(tmp_path, "c1")
+    assert len(found) == 1 and "frame 2" in found[0]
+    assert (tmp_path / "foreign-frames-c1.txt").read_text() == found[0] + "\n"
+    wrpcapng(str(tmp_path / "campaign-c2.pcapng"), [ETH / IP(src="198.18.0.1", dst="198.18.0.2")])
+    assert audit_campaign_capture(tmp_path, "c2") == []
+    assert not (tmp_path / "foreign-frames-c2.txt").exists()
