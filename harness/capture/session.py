@@ -70,7 +70,9 @@ class CaptureSession:
         self._result = None
         if self.mode != "live":
             return
-        live = LiveCapture(self.pcap, self.ports, self.interface)
+        # Sentinels can only prove what a loopback capture holds.
+        sync = "sentinel" if self.interface == "lo" else "settle"
+        live = LiveCapture(self.pcap, self.ports, self.interface, sync=sync)
         try:
             live.start()
         except CaptureError as exc:
