@@ -185,13 +185,22 @@ class LiveCapture:
 
     def _copy(self, source: IO[bytes], sink: IO[bytes], blocks: PcapngSentinelFilter) -> None:
         """Write dumpcap's pcapng stream to the file, without the sentinels."""
-        with sink:
-            fd = source.fileno()
-            while chunk := os.read(fd, _PIPE_SIZE):
-                sink.write(blocks.feed(chunk))
-                sink.flush()
-            sink.write(blocks.flush())
-        source.close()
+        fd = source.fileno()
+        try:
+            with sink:
+                while chunk := os.read(fd, _PIPE_SIZE):
+                    sink.write(blocks.feed(chunk))
+                    sink.flush()
+                sink.write(blocks.flush())
+        except OSError as exc:
+            # The file stays cut short, which decoding reports; keep reading so that
+            # dumpcap does not block on a full pipe and still stops when told.
+            self._stderr.append(f"cannot write the capture {self.pcap}: {exc}")
+            with contextlib.suppress(OSError):
+                while os.read(fd, _PIPE_SIZE):
+                    pass
+        finally:
+            source.close()
 
     def _saw(self, seq: int) -> None:
         with self._seen:
