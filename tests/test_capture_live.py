@@ -94,6 +94,16 @@ def test_sentinel_needs_loopback_here(tmp_path: Path, where: dict[str, object]) 
         LiveCapture(tmp_path / "c.pcapng", [9], sync="sentinel", **where)  # type: ignore[arg-type]
 
 
+@pytest.mark.skipif(shutil.which("dumpcap") is None, reason="dumpcap is not installed")
+def test_unwritable_capture_file_is_a_capture_error(tmp_path: Path) -> None:
+    pcap = tmp_path / "a-directory"
+    pcap.mkdir()
+    live = LiveCapture(pcap, [9], sync="sentinel")
+    with pytest.raises(CaptureError, match="cannot run dumpcap to write"):
+        live.start()
+    assert not live.running
+
+
 # -- the pcapng stream filter -------------------------------------------------------
 
 

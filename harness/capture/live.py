@@ -127,7 +127,10 @@ class LiveCapture:
         out = "-" if self._sentinel else str(self.pcap)
         argv = [*self.prefix, binary, "-i", self.interface,
                 *(["-f", bpf] if bpf else []), "-w", out, "-q"]
+        sink: IO[bytes] | None = None
         try:
+            if self._sentinel is not None:
+                sink = self.pcap.open("wb")
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if self._sentinel else subprocess.DEVNULL,
@@ -135,10 +138,12 @@ class LiveCapture:
             )
         except OSError as exc:
             self._close_sentinel()
-            raise CaptureError(f"cannot run dumpcap: {exc}") from exc
+            if sink is not None:
+                sink.close()
+            raise CaptureError(f"cannot run dumpcap to write {self.pcap}: {exc}") from exc
         _running.add(self)
-        if self._sentinel is not None:
-            self._start_copier()
+        if sink is not None:
+            self._start_copier(sink)
         ready = threading.Event()
         reader = threading.Thread(target=self._drain_stderr, args=(ready,), daemon=True)
         reader.start()
@@ -168,16 +173,11 @@ class LiveCapture:
         proc.stderr.close()
         ready.set()  # exited: start() then sees poll() is not None
 
-    def _start_copier(self) -> None:
+    def _start_copier(self, sink: IO[bytes]) -> None:
         proc, sentinel = self._proc, self._sentinel
         assert proc is not None and proc.stdout is not None and sentinel is not None
         with contextlib.suppress(OSError):
             fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
-        try:
-            sink = self.pcap.open("wb")
-        except OSError as exc:
-            self.stop()
-            raise CaptureError(f"cannot write the capture {self.pcap}: {exc}") from exc
         self._copier = threading.Thread(
             target=self._copy, args=(proc.stdout, sink, PcapngSentinelFilter(sentinel, self._saw)),
             daemon=True)
