@@ -85,7 +85,9 @@ class CaptureSession:
         if self.network is not None:
             self._live = self.network.capture(self.pcap)
             return
-        live = LiveCapture(self.pcap, self.ports, self.interface)
+        # Sentinels can only prove what a loopback capture holds.
+        sync = "sentinel" if self.interface == "lo" else "settle"
+        live = LiveCapture(self.pcap, self.ports, self.interface, sync=sync)
         try:
             live.start()
         except CaptureError as exc:
