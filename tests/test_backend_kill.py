@@ -78,7 +78,16 @@ def _docker_objects(tag: str) -> list[str]:
 @pytest.mark.parametrize("backend", ["netns", "docker"])
 def test_clean_after_a_sigkilled_run(backend: str, tmp_path: Path) -> None:
     _usable(backend)
-    out = tmp_path / "out"
+    # Another run's open() sweeps dead leftovers too: when a concurrent test's sweep
+    # got there first, try again, so that `clean` itself is what is judged.
+    for attempt in range(3):
+        if _killed_run_cleaned(backend, tmp_path / f"out{attempt}"):
+            return
+    pytest.fail("each time, another run's sweep removed the leftovers before clean ran")
+
+
+def _killed_run_cleaned(backend: str, out: Path) -> bool:
+    """False when the leftovers were gone before `clean` ran (nothing judged)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "--backend", backend,
          "--dut", "builtin:est/client", "--out", str(out), "--gate", "none"],
@@ -92,10 +101,13 @@ def test_clean_after_a_sigkilled_run(backend: str, tmp_path: Path) -> None:
         proc.wait(30)
     bridge = f"{IF_PREFIX}{tag}br" if backend == "netns" else f"ocd{tag}br"
     if backend == "netns":
-        assert sorted(tag_of(n) for n in our_namespaces() if tag_of(n) == tag) == [tag] * 3
+        left = [n for n in our_namespaces() if tag_of(n) == tag]
     else:
-        assert len(_docker_objects(tag)) == 3  # two containers and the network
-        assert f" {bridge}:" in _links()
+        left = _docker_objects(tag)  # two containers and the network
+        assert not left or f" {bridge}:" in _links()
+    if not left:
+        return False
+    assert len(left) == 3, left
 
     done = subprocess.run([sys.executable, "-m", "harness.cli", "clean", "--backend", backend],
                           cwd=ROOT, capture_output=True, text=True, timeout=180)  # fmt: skip
@@ -117,3 +129,4 @@ def test_clean_after_a_sigkilled_run(backend: str, tmp_path: Path) -> None:
         assert shown.stdout.strip() == ""
     # what the run recorded before it was killed is still there
     assert (out / "est" / "results.jsonl").stat().st_size > 0
+    return True
