@@ -121,6 +121,44 @@ certs_from_body() {
     mv "$TMP/certs.pem" "$1"
 }
 
+# RFC 7030 4.1.3: with an explicit TA, keep only the /cacerts certificates that pass
+# RFC 5280 path validation to it (the others may chain through each other), plus a new
+# self-signed root whose subject and key a kept link certificate (NewWithOld, RFC 4210
+# 4.4) already vouches for. Without an explicit TA there is nothing to validate
+# against, and all are kept.
+keep_validated() {    # keep_validated ALL.pem OUT.pem
+    if [ -z "$TA" ]; then
+        mv "$1" "$2"
+        return
+    fi
+    rm -f "$TMP"/one-*.pem "$TMP/kept.pem" "$TMP/ids"
+    awk -v dir="$TMP" '/BEGIN CERTIFICATE/ { n++ } n { print > (dir "/one-" n ".pem") }' "$1"
+    for one in "$TMP"/one-*.pem; do
+        if openssl verify -CAfile "$TA" -untrusted "$1" "$one" >/dev/null 2>&1; then
+            cat "$one" >> "$TMP/kept.pem"
+            cert_id "$one" >> "$TMP/ids"
+            mv "$one" "$one.kept"
+        fi
+    done
+    for one in "$TMP"/one-*.pem; do
+        [ -e "$one" ] || continue
+        if openssl verify -CAfile "$one" "$one" >/dev/null 2>&1 &&
+            grep -qxF "$(cert_id "$one")" "$TMP/ids" 2>/dev/null; then
+            cat "$one" >> "$TMP/kept.pem"
+        else
+            echo "est-client: cacerts: dropped $(openssl x509 -in "$one" -noout -subject):" \
+                 "no path to the explicit TA" >&2
+        fi
+    done
+    [ -s "$TMP/kept.pem" ] || die "cacerts: no certificate of the answer validates to the explicit TA"
+    mv "$TMP/kept.pem" "$2"
+}
+
+cert_id() {    # subject and public key of a certificate, on one line
+    printf '%s %s\n' "$(openssl x509 -in "$1" -noout -subject)" \
+        "$(openssl x509 -in "$1" -noout -pubkey | tr -d '\n')"
+}
+
 retry_after() {
     grep -i '^retry-after:' "$TMP/headers" | tail -n 1 | cut -d: -f2- | tr -d ' \r'
 }
@@ -166,7 +204,8 @@ case "$ACTION" in
         with_idevid request GET cacerts
         [ "$HTTP_CODE" = 200 ] || die "cacerts: HTTP $HTTP_CODE"
         expect_type cacerts application/pkcs7-mime
-        certs_from_body "$STATE/cacerts.pem" cacerts
+        certs_from_body "$TMP/cacerts.pem" cacerts
+        keep_validated "$TMP/cacerts.pem" "$STATE/cacerts.pem"
         ;;
     csrattrs)
         with_idevid request GET csrattrs
