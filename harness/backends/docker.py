@@ -140,7 +140,7 @@ class DockerBackend(Backend):
         import docker.errors
         import docker.types
 
-        used = set()
+        used = host_subnets()  # another daemon's bridges, the netns switch has none
         for net in client.networks.list():
             for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
                 with contextlib.suppress(ValueError, KeyError):
@@ -258,6 +258,20 @@ class DockerBackend(Backend):
             with contextlib.suppress(Exception):  # evidence, best effort: never fails a run
                 out[role] = container.logs(tail=LOG_TAIL).decode("utf-8", "replace")
         return out
+
+
+def host_subnets() -> set[ipaddress.IPv4Network]:
+    """IPv4 subnets on the host's own interfaces: a second docker daemon's networks
+    show here, though this daemon does not list them."""
+    from pyroute2 import IPRoute  # a well-kept netlink library
+
+    found = set()
+    with contextlib.suppress(OSError), IPRoute() as ipr:
+        for addr in ipr.get_addr(family=2):  # AF_INET
+            with contextlib.suppress(ValueError, TypeError):
+                found.add(ipaddress.ip_network(
+                    f"{addr.get_attr('IFA_ADDRESS')}/{addr['prefixlen']}", strict=False))
+    return found
 
 
 def _stop_captures_on(interface: str) -> list[str]:
