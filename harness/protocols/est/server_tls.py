@@ -46,10 +46,14 @@ def server_context(
     with warnings.catch_warnings():
         # TLS 1.0/1.1 are deprecated; a test that sets them means it.
         warnings.simplefilter("ignore", DeprecationWarning)
-        if behaviour.min_tls is not None:
-            ctx.minimum_version = behaviour.min_tls
+        # An explicit floor: Python builds differ in theirs (3.11 from python.org says
+        # TLS 1.2, Debian's leaves it to OpenSSL's security level, which a cipher string
+        # with @SECLEVEL=0 lowers), and a knob must not change what it does not name.
+        floor = ssl.TLSVersion.TLSv1_2 if behaviour.min_tls is None else behaviour.min_tls
         if behaviour.max_tls is not None:
+            floor = min(floor, behaviour.max_tls)
             ctx.maximum_version = behaviour.max_tls
+        ctx.minimum_version = floor
     if behaviour.require_pop and (
         behaviour.max_tls is None or behaviour.max_tls > ssl.TLSVersion.TLSv1_2
     ):

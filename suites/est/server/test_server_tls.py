@@ -29,8 +29,13 @@ def hellos(wire: PacketCursor) -> list[Frame]:
 
 
 def to_client(wire: PacketCursor, hello: Frame, flt: dict[str, str]) -> list[Frame]:
-    """Frames from the server to the client connection that sent `hello`, matching `flt`."""
-    return [f for f in wire.all(flt) if f.dport == hello.sport and f.sport == hello.dport]
+    """Frames from the server to the client connection that sent `hello`, matching `flt`.
+
+    The connection is tshark's TCP stream, not the port pair alone: a later connection
+    may reuse the client's port once the first is closed."""
+    stream = hello.get("tcp.stream")
+    return [f for f in wire.all(flt) if f.dport == hello.sport and f.sport == hello.dport
+            and f.get("tcp.stream") == stream]  # fmt: skip
 
 
 def weakened(peer: EstClientPeer, ciphers: str, version: ssl.TLSVersion) -> EstClientPeer:
@@ -128,7 +133,8 @@ def test_no_null_suites_for_serverkeygen(server_bed: ServerDutBed) -> None:
     # Step 2: the handshake fails: no ServerHello selects a suite, no serverkeygen answer.
     accepted = to_client(wire, found[0], {"tls.handshake.type": SERVER_HELLO})
     answered = [f for f in wire.all(response_to(codec.SERVERKEYGEN))
-                if f.dport == found[0].sport]
+                if f.dport == found[0].sport
+                and f.get("tcp.stream") == found[0].get("tcp.stream")]
     suites = [f.get("tls.handshake.ciphersuite") for f in accepted]
     check(
         not accepted and not answered,
