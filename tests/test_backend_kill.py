@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.docker import capture_pids
 from harness.backends.netns_state import IF_PREFIX, NS_PREFIX, our_namespaces, tag_of
 from harness.backends.preflight import preflight
 from harness.errors import BackendError
@@ -46,19 +47,6 @@ def _mid_test(out: Path, proc: subprocess.Popen[bytes]) -> str:
             return str(json.loads(described[0].read_text())["campaign"])
         time.sleep(0.2)
     pytest.fail("the run did not get under way in time")
-
-
-def _capturing(interface: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv[0].endswith(b"dumpcap") and interface.encode() in argv:
-                found.append(int(entry))
-    return found
 
 
 def _links() -> str:
@@ -117,7 +105,7 @@ def _killed_run_cleaned(backend: str, out: Path) -> bool:
                             check=True).stdout  # fmt: skip
     assert f"{NS_PREFIX}{tag}-" not in listed
     assert f" {bridge}:" not in _links() and f"{IF_PREFIX}{tag}" not in _links()
-    assert _capturing(bridge) == []
+    assert capture_pids(bridge) == []
     if backend == "docker":
         assert _docker_objects(tag) == []
         from harness.backends.docker_images import docker_host

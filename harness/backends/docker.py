@@ -274,9 +274,8 @@ def host_subnets() -> set[ipaddress.IPv4Network]:
     return found
 
 
-def _stop_captures_on(interface: str) -> list[str]:
-    """Stop dumpcaps a killed run left capturing on ``interface`` (they run in their
-    own session, so its SIGKILL spared them)."""
+def capture_pids(interface: str) -> list[int]:
+    """dumpcap processes capturing on ``interface``."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -287,6 +286,13 @@ def _stop_captures_on(interface: str) -> list[str]:
             continue
         if argv and argv[0].endswith(b"dumpcap") and interface.encode() in argv:
             pids.append(int(entry))
+    return pids
+
+
+def _stop_captures_on(interface: str) -> list[str]:
+    """Stop dumpcaps a killed run left capturing on ``interface`` (they run in their
+    own session, so its SIGKILL spared them)."""
+    pids = capture_pids(interface)
     kill_all(pids)
     return [f"capture process {pid} on {interface}" for pid in pids]
 

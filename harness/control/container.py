@@ -24,7 +24,13 @@ from typing import Any
 import yaml
 
 from harness.control.base import ActionResult, Controller, fill_template
-from harness.control.process import MAX_OUTPUT, action_environment, wait_for_ports
+from harness.control.process import (
+    MAX_OUTPUT,
+    action_environment,
+    endpoint_facts,
+    reset_by_action,
+    wait_for_ports,
+)
 from harness.dut import ContainerSection
 from harness.errors import BackendError, ControlError
 
@@ -111,18 +117,14 @@ class ContainerController(Controller):
         )
 
     def reset(self, params: dict[str, str]) -> None:
-        if not self.supports("reset"):
-            return
-        result = self.action("reset", params)
-        if not result.ok:
-            raise ControlError("reset", result.describe(), result.stdout + result.stderr)
+        reset_by_action(self, params)
 
     # -- a long-running DUT: the container's own command ---------------------------------------
 
     def start(self, params: dict[str, str]) -> dict[str, str]:
         self._params = dict(params)
         self._started = True
-        facts = {k: fill_template(f"endpoints.{k}", v, params) for k, v in self.endpoints.items()}
+        facts = endpoint_facts(self.endpoints, params)
         if self.supports("start"):
             result = self.action("start", params)
             if not result.ok:

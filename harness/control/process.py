@@ -178,18 +178,14 @@ class ProcessController(Controller):
         )
 
     def reset(self, params: dict[str, str]) -> None:
-        if not self.supports("reset"):
-            return
-        result = self.action("reset", params)
-        if not result.ok:
-            raise ControlError("reset", result.describe(), result.stdout + result.stderr)
+        reset_by_action(self, params)
 
     # -- a long-running DUT (a server) ---------------------------------------------------------
 
     def start(self, params: dict[str, str]) -> dict[str, str]:
         self._params = dict(params)
         self._started = True
-        facts = {k: fill_template(f"endpoints.{k}", v, params) for k, v in self.endpoints.items()}
+        facts = endpoint_facts(self.endpoints, params)
         if not self.supports("start"):
             return facts
         if self._server is not None:
@@ -230,6 +226,20 @@ class ProcessController(Controller):
         if self._server_log is not None:
             self._server_log.close()
             self._server_log = None
+
+
+def reset_by_action(controller: Controller, params: dict[str, str]) -> None:
+    """Run the profile's `reset` action, if it defines one; ControlError when it fails."""
+    if not controller.supports("reset"):
+        return
+    result = controller.action("reset", params)
+    if not result.ok:
+        raise ControlError("reset", result.describe(), result.stdout + result.stderr)
+
+
+def endpoint_facts(endpoints: Mapping[str, str], params: Mapping[str, str]) -> dict[str, str]:
+    """The profile's `endpoints`, filled from the parameters."""
+    return {k: fill_template(f"endpoints.{k}", v, params) for k, v in endpoints.items()}
 
 
 def action_environment(
