@@ -230,9 +230,9 @@ def make_uri(info: BootstrapInfo) -> str:
         if tag in values:
             parts.append(f"{tag}:{raw if _same(tag, raw, values[tag]) else values[tag]}")
     read = {tag for tag, _ in info.tokens}
-    missing = [tag for tag in _CANONICAL_ORDER if tag in values and tag not in read]
-    if "K" in missing:  # the key goes last when the order is ours to choose
-        missing.remove("K")
-        missing.append("K")
-    parts += [f"{tag}:{values[tag]}" for tag in missing]
+    added = [f"{tag}:{values[tag]}" for tag in _CANONICAL_ORDER
+             if tag in values and tag not in read]
+    # Tokens new to a parsed URI go before its key, where the grammar puts the key.
+    at = next((i for i, part in enumerate(parts) if part.startswith("K:")), len(parts))
+    parts[at:at] = added
     return PREFIX + "".join(f"{p};" for p in parts) + ";"
