@@ -39,11 +39,12 @@ def wlan_action(payload: bytes, src: str, dst: str, bssid: str | None = None,
     """Radiotap header + 802.11 action frame (subtype 13) with body 0x04 + `payload`."""
     if not 0 < freq_mhz <= 0xFFFF:
         raise DppCodecError(f"frequency {freq_mhz} MHz does not fit the radiotap channel field")
-    if freq_mhz < 3000:  # 2.4 GHz: 1 Mbps DSSS; elsewhere 6 Mbps OFDM
-        radio = RadioTap(present="Flags+Rate+Channel", Flags=0, Rate=2,
+    # scapy takes the rate in Mb/s: 1 Mb/s DSSS at 2.4 GHz, 6 Mb/s OFDM elsewhere.
+    if freq_mhz < 3000:
+        radio = RadioTap(present="Flags+Rate+Channel", Flags=0, Rate=1,
                          ChannelFrequency=freq_mhz, ChannelFlags="2GHz+CCK")
     else:
-        radio = RadioTap(present="Flags+Rate+Channel", Flags=0, Rate=12,
+        radio = RadioTap(present="Flags+Rate+Channel", Flags=0, Rate=6,
                          ChannelFrequency=freq_mhz, ChannelFlags="5GHz+OFDM")
     header = Dot11(type=0, subtype=13, addr1=_mac(dst, "destination"),
                    addr2=_mac(src, "source"), addr3=_mac(bssid or BROADCAST, "BSSID"))
