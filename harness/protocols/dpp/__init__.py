@@ -1,0 +1,1 @@
+"""Wi-Fi Easy Connect (DPP): codec, crypto, tester peers and mutants."""
