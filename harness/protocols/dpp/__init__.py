@@ -1,1 +1,1 @@
-"""Wi-Fi Easy Connect (DPP): codec, crypto, tester peers."""
+"""Wi-Fi Easy Connect (DPP): codec, crypto, tester peers and mutants."""
