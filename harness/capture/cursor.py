@@ -39,12 +39,14 @@ class PacketCursor:
         keylog: Path | None = None,
         tls_ports: Sequence[int] = (),
         http_ports: Sequence[int] = (),
+        decode_as: Sequence[str] = (),
     ):
         self.frames = list(frames)
         self.quote = quote
         self.pcap = pcap
         self._decode_args: dict[str, Any] = {
-            "keylog": keylog, "tls_ports": list(tls_ports), "http_ports": list(http_ports)}
+            "keylog": keylog, "tls_ports": list(tls_ports), "http_ports": list(http_ports),
+            "decode_as": list(decode_as)}
         self._position = 0  # index of the next frame to look at
         self._matches: dict[str, set[int]] = {}
 

@@ -43,6 +43,7 @@ def decode_options(
     keylog: Path | None = None,
     tls_ports: Iterable[int] = (),
     http_ports: Iterable[int] = (),
+    decode_as: Iterable[str] = (),
 ) -> list[str]:
     """tshark options that make it decode our traffic on the ports tests use.
 
@@ -58,6 +59,8 @@ def decode_options(
     for port in http_ports:
         if int(port) not in {int(p) for p in tls_ports}:
             opts += ["-d", f"tcp.port=={int(port)},http"]
+    for rule in decode_as:  # e.g. "tcp.port==7900,dpp": a protocol on a test's own port
+        opts += ["-d", rule]
     return opts
 
 
@@ -68,6 +71,7 @@ def decode(
     tls_ports: Sequence[int] = ...,
     http_ports: Sequence[int] = ...,
     display_filter: None = ...,
+    decode_as: Sequence[str] = ...,
 ) -> list[Frame]: ...
 
 
@@ -79,6 +83,7 @@ def decode(
     http_ports: Sequence[int] = ...,
     *,
     display_filter: str,
+    decode_as: Sequence[str] = ...,
 ) -> list[int]: ...
 
 
@@ -88,6 +93,7 @@ def decode(
     tls_ports: Sequence[int] = (),
     http_ports: Sequence[int] = (),
     display_filter: str | None = None,
+    decode_as: Sequence[str] = (),
 ) -> list[Frame] | list[int]:
     """Decode ``pcap`` into frames, or with ``display_filter`` the numbers of the
     frames that match that Wireshark display filter.
@@ -100,7 +106,7 @@ def decode(
         raise DecodeError(f"{pcap}: no such capture file")
     if keylog is not None and not Path(keylog).is_file():
         keylog = None  # no key log yet: decode what is in clear
-    base = [tshark_binary(), "-n", "-r", str(pcap), *decode_options(keylog, tls_ports, http_ports)]
+    base = [tshark_binary(), "-n", "-r", str(pcap), *decode_options(keylog, tls_ports, http_ports, decode_as)]
     if display_filter is not None:
         return _matching(base, pcap, display_filter)
     with tempfile.TemporaryDirectory(prefix="onboardcheck-decode-") as tmp:

@@ -156,6 +156,10 @@ def builtin_factory(profile: DutProfile, protocol: str) -> Controller:
     mutant = profile.control.builtin.mutant if profile.control.builtin else None
     if protocol == "est":
         return BuiltinEstController(list(section.roles), mutant)
+    if protocol == "dpp":
+        from harness.control.builtin_dpp import BuiltinDppController
+
+        return BuiltinDppController(list(section.roles), mutant)
     raise ProfileError(
         profile.path or "<builtin>", "control.adapter", f"no builtin implementation of {protocol}"
     )

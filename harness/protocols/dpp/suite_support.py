@@ -1,0 +1,109 @@
+"""What the DPP suite's test cases share: arranging an exchange with the DUT in either
+authentication role, proving the DUT alive before a silence counts, and reading its
+frames off the decoded capture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.capture import Frame, PacketCursor
+from harness.control import ActionResult
+from harness.protocols.dpp import crypto
+from harness.protocols.dpp.auth import AuthBehaviour, AuthRole, Bootstrap, Initiator, Responder
+from harness.protocols.dpp.config import Configurator
+from harness.protocols.dpp.exchange import ConfigSide, Exchange, Outcome
+from harness.protocols.dpp.testbed import DppBed
+from harness.protocols.dpp.uri import BootstrapInfo
+from harness.verdicts import Inconclusive
+
+# A network the tester configurator provisions, and what a configurator DUT is told to give.
+SSID = "onboardcheck-dpp"
+DUT_CONF = {"ssid": SSID, "akm": "dpp", "passphrase": ""}
+
+# Wireshark's dpp dissector: DPP public action frame types (dpp.public_action.subtype).
+AUTH_REQ, AUTH_RESP, AUTH_CONF, CONF_RESULT = 0, 1, 2, 11
+
+
+def tester_role(dut_role: str) -> AuthRole:
+    return AuthRole.ENROLLEE if dut_role == "configurator" else AuthRole.CONFIGURATOR
+
+
+@dataclass
+class Arranged:
+    info: BootstrapInfo | None  # the DUT's URI (DUT responder)
+    exchange: Exchange | None
+    action: ActionResult | None = None
+
+
+def dut_key(info: BootstrapInfo) -> crypto.ec.EllipticCurvePublicKey:
+    return crypto.public_from_spki(info.key_der)
+
+
+def to_responder(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None = None,
+                 side: ConfigSide | None = None, mutual: Bootstrap | None = None,
+                 curve: str = "P-256") -> Arranged:  # fmt: skip
+    """The DUT listens as responder; the tester initiates once (behaving as told)."""
+    info = bed.dut_uri(curve)
+    bed.dut_listens(dut_role, peer=mutual, **(DUT_CONF if dut_role == "configurator" else {}))
+    initiator = Initiator(dut_key(info), tester_role(dut_role), own=mutual,
+                          behaviour=behaviour or AuthBehaviour())  # fmt: skip
+    return Arranged(info, bed.to_dut(initiator, side or ConfigSide(skip=True)))
+
+
+def again(bed: DppBed, arranged: Arranged, dut_role: str, mutual: Bootstrap | None = None
+          ) -> Exchange:  # fmt: skip
+    """A second, spec-exact exchange with the listening DUT."""
+    assert arranged.info is not None
+    initiator = Initiator(dut_key(arranged.info), tester_role(dut_role), own=mutual)
+    return bed.to_dut(initiator, ConfigSide(skip=True))
+
+
+def alive_after_silence(bed: DppBed, arranged: Arranged, dut_role: str) -> Exchange:
+    """A DUT that stayed silent must answer a valid request right after, or its silence
+    proves nothing (a dead DUT would pass every 'discard' requirement)."""
+    follow = again(bed, arranged, dut_role)
+    if follow.outcome not in (Outcome.AUTHENTICATED, Outcome.CONFIGURED):
+        raise Inconclusive(f"the DUT answered neither the probe nor a valid request after it "
+                           f"({follow.summary()}): its silence proves nothing")  # fmt: skip
+    return follow
+
+
+def from_initiator(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None = None,
+                   side: ConfigSide | None = None, curve: str = "P-256",
+                   mutual: bool = False) -> Arranged:  # fmt: skip
+    """The DUT initiates to the tester responder (whose URI it is given)."""
+    own = Bootstrap.generate(crypto.CURVES[curve])
+    responder = Responder(own, tester_role(dut_role), behaviour=behaviour or AuthBehaviour())
+    if side is None:
+        side = ConfigSide(skip=True)
+    if tester_role(dut_role) == AuthRole.CONFIGURATOR and side.configurator is None:
+        side.configurator = Configurator.generate(curve, ssid=SSID)
+    conf = DUT_CONF if dut_role == "configurator" else {}
+    action, ex = bed.from_dut(responder, side, mutual=mutual, **conf)
+    if not action.ok:
+        raise Inconclusive(f"the DUT's initiate action failed: {action.describe()}: "
+                           f"{action.stderr.strip()[:300]}")  # fmt: skip
+    if ex is None:
+        raise Inconclusive("the DUT did not connect to the tester responder after initiate")
+    return Arranged(None, ex, action)
+
+
+def dut_frames(bed: DppBed, cursor: PacketCursor, subtype: int) -> list[Frame]:
+    """The DPP frames of `subtype` the DUT sent, as tshark decoded them."""
+    ports = " ".join(str(p) for p in bed.dut_side_ports)
+    where = "tcp.srcport" if bed.dut_is_server else "tcp.dstport"
+    return cursor.all(f"dpp.public_action.subtype == {subtype} && {where} in {{{ports}}}")
+
+
+def with_dut_in_role(bed: DppBed, dut_role: str, ics: dict[str, object],
+                     side: ConfigSide) -> Exchange:  # fmt: skip
+    """One full exchange with the DUT in `dut_role`: it initiates when it can, else it
+    listens and the tester initiates."""
+    if ics.get("DPP-INITIATOR"):
+        found = from_initiator(bed, dut_role, side=side)
+    elif ics.get("DPP-RESPONDER"):
+        found = to_responder(bed, dut_role, side=side)
+    else:
+        raise Inconclusive("the DUT claims neither DPP-INITIATOR nor DPP-RESPONDER")
+    assert found.exchange is not None
+    return found.exchange
