@@ -28,7 +28,10 @@ ADAPTERS = ("builtin", "process", "manual", "container")
 PLANNED_ADAPTERS = ("http",)
 # Roles the harness knows per protocol; a protocol missing here accepts any role name
 # until its suite says otherwise (callers may pass their own table to load_profile).
-ROLES: dict[str, tuple[str, ...]] = {"est": ("client", "server")}
+ROLES: dict[str, tuple[str, ...]] = {
+    "est": ("client", "server"),
+    "dpp": ("enrollee", "configurator"),
+}
 CREDENTIAL_PATHS = ("client_cert", "client_key", "trust_anchors")
 CREDENTIAL_STRINGS = ("username", "password")
 DEFAULT_TIMEOUT = 60.0

@@ -18,7 +18,11 @@ from harness.errors import ProfileError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "profiles"
-KNOWN = {"est": ["client", "server"], "brski": ["pledge", "registrar"]}
+KNOWN = {
+    "est": ["client", "server"],
+    "brski": ["pledge", "registrar"],
+    "dpp": ["enrollee", "configurator"],
+}
 
 # Line numbers below refer to this text (line 1 = "profile: 1").
 GOOD = """\
