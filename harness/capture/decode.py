@@ -106,7 +106,8 @@ def decode(
         raise DecodeError(f"{pcap}: no such capture file")
     if keylog is not None and not Path(keylog).is_file():
         keylog = None  # no key log yet: decode what is in clear
-    base = [tshark_binary(), "-n", "-r", str(pcap), *decode_options(keylog, tls_ports, http_ports, decode_as)]
+    options = decode_options(keylog, tls_ports, http_ports, decode_as)
+    base = [tshark_binary(), "-n", "-r", str(pcap), *options]
     if display_filter is not None:
         return _matching(base, pcap, display_filter)
     with tempfile.TemporaryDirectory(prefix="onboardcheck-decode-") as tmp:

@@ -38,7 +38,7 @@ def test_request_fields(dpp_bed: DppBed, dut_role: str) -> None:
               frames=[first.line()])
     ex = got.exchange
     assert ex is not None
-    check(ex.first("rx", "auth-req") is not None and ex.outcome != Outcome.REJECTED
+    check((ex.first("rx", "auth-req") is not None and ex.outcome != Outcome.REJECTED)
           or ex.keys is not None, f"the tester could not accept the request: {ex.summary()}",
           "DPP-6.3.2-MUST-01", frames=[first.line()])
 

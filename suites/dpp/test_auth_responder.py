@@ -16,8 +16,8 @@ from harness.protocols.dpp.auth import AuthBehaviour, Bootstrap
 from harness.protocols.dpp.exchange import Outcome
 from harness.protocols.dpp.suite_support import (
     AUTH_RESP,
-    alive_after_silence,
     again,
+    alive_after_silence,
     dut_frames,
     dut_key,
     to_responder,

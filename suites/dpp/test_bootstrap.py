@@ -41,4 +41,5 @@ def test_uri_key(dpp_bed: DppBed, dut_role: str) -> None:
         key = crypto.public_from_spki(info.key_der)
     except (DppCodecError, crypto.DppCryptoError) as exc:
         fail(f"the URI's K: is not a DPP bootstrapping key: {exc}", "DPP-5.2.1-MUST-02")
-    check(crypto.curve_of(key).name in crypto.CURVES, "the key is on no DPP curve", "DPP-5.2.1-MUST-02")
+    check(crypto.curve_of(key).name in crypto.CURVES, "the key is on no DPP curve",
+          "DPP-5.2.1-MUST-02")

@@ -17,8 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness.protocols.dpp import connector as conn
 from harness.protocols.dpp import crypto
-from harness.protocols.dpp.attributes import Attr, AttrId, FrameType, Status, decode_attrs, \
-    encode_attrs
+from harness.protocols.dpp.attributes import (
+    Attr,
+    AttrId,
+    FrameType,
+    Status,
+    decode_attrs,
+    encode_attrs,
+)
 from harness.protocols.dpp.auth import AuthFailure, AuthKeys, unwrap_frame
 from harness.protocols.dpp.errors import DppCodecError
 from harness.protocols.dpp.frames import DppFrame
@@ -152,7 +158,8 @@ class EnrolleeConfig:
 
     def _check_connector(self, obj: conn.ConfigObject, got: Received) -> None:
         try:
-            payload = conn.verify_connector(obj.connector or "", conn.public_from_jwk(obj.csign or {}))
+            csign = conn.public_from_jwk(obj.csign or {})
+            payload = conn.verify_connector(obj.connector or "", csign)
         except (crypto.DppCryptoError, DppCodecError) as exc:
             got.connector_error = f"the connector does not verify against the C-sign key: {exc}"
             return

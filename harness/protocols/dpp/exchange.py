@@ -24,6 +24,7 @@ from harness.protocols.dpp.config import (
     EnrolleeConfig,
     Received,
 )
+from harness.protocols.dpp.crypto import DppCryptoError
 from harness.protocols.dpp.errors import DppCodecError
 from harness.protocols.dpp.frames import DppFrame, decode_frame, encode_frame, is_dpp_frame
 from harness.protocols.dpp.gas import decode_gas, is_gas
@@ -117,7 +118,8 @@ def kind_of(payload: bytes) -> tuple[str, int | None]:
         except DppCodecError:
             return "raw", None
         status = frame.get(AttrId.STATUS)
-        return _KINDS.get(frame.frame_type, f"dpp-{frame.frame_type}"), status[0] if status else None
+        kind = _KINDS.get(frame.frame_type, f"dpp-{frame.frame_type}")
+        return kind, status[0] if status else None
     if is_gas(payload):
         try:
             gas = decode_gas(payload)
@@ -143,9 +145,11 @@ class _Run:
         try:
             payload = self.link.recv(self.timeout)
         except LinkClosed as exc:
-            raise _End(Outcome.CLOSED, f"the DUT closed the link waiting for {want}: {exc}")
+            raise _End(Outcome.CLOSED, f"the DUT closed the link waiting for {want}: {exc}") \
+                from None
         except DppCodecError as exc:
-            raise _End(Outcome.GARBAGE, f"the DUT broke the framing waiting for {want}: {exc}")
+            raise _End(Outcome.GARBAGE, f"the DUT broke the framing waiting for {want}: {exc}") \
+                from None
         if payload is None:
             raise _End(Outcome.SILENT, f"no {want} within {self.timeout:g} s")
         kind, status = kind_of(payload)
@@ -178,6 +182,8 @@ def _finish(run: _Run, body: Callable[[], tuple[str, str]]) -> Exchange:
         run.ex.reason = exc.reason
     except LinkClosed as exc:
         run.ex.outcome, run.ex.reason = Outcome.CLOSED, f"link closed: {exc}"
+    except DppCryptoError as exc:  # e.g. the DUT answered with a key on another curve
+        run.ex.outcome, run.ex.reason = Outcome.REJECTED, f"unusable key material: {exc}"
     return run.ex
 
 

@@ -2,8 +2,8 @@
 
 A mutant flips `AuthQuirks` / `ConfigQuirks` hooks that the reference consults at a few
 named points (harness/protocols/dpp/auth.py, config.py), so there is one implementation
-to keep correct. `breaks` names requirements of suites/dpp/requirements.yaml; the self-test shows each test failing on
-the mutant built to break it.
+to keep correct. `breaks` names requirements of suites/dpp/requirements.yaml; the
+self-test shows each test failing on the mutant built to break it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "the peer rebuilds a protocol key from its x coordinate, never checking y",
            _set("auth", "skip_point_check")),
     Mutant("answers-after-failure", "configurator",
-           ("DPP-6.3.3-MUST-05", "DPP-6.3.3-MUST-04"),
+           ("DPP-6.3.3-MUST-05", "DPP-6.3.3-MUST-04", "DPP-6.3.3-MUST-10"),
            "the responder answers status OK whatever check of the request failed",
            _set("auth", "answer_after_failure")),
     Mutant("reuses-protocol-key", "configurator", ("DPP-6.3.3-MUST-11", "DPP-6.3.2-MUST-03"),

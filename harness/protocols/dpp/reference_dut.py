@@ -21,8 +21,13 @@ from harness.protocols.dpp import connector as conn
 from harness.protocols.dpp import crypto
 from harness.protocols.dpp.auth import AuthRole, Bootstrap, Initiator, Responder
 from harness.protocols.dpp.config import Configurator
-from harness.protocols.dpp.exchange import ConfigSide, Exchange, Outcome, run_initiator, \
-    run_responder
+from harness.protocols.dpp.exchange import (
+    ConfigSide,
+    Exchange,
+    Outcome,
+    run_initiator,
+    run_responder,
+)
 from harness.protocols.dpp.mutants import quirks_of
 from harness.protocols.dpp.transport import TcpLink
 from harness.protocols.dpp.uri import BootstrapInfo, make_uri, parse_uri

@@ -34,8 +34,8 @@ from harness.protocols.dpp.uri import BootstrapInfo, make_uri, parse_uri
 from harness.verdicts import Inconclusive
 
 EXCHANGE_TIMEOUT = 6.0  # seconds the tester waits for each DUT message
-ACCEPT_TIMEOUT = 8.0
-RECEIVED_WAIT = 3.0  # for the DUT to report a configuration it installs  # for the DUT's connection after its initiate action
+ACCEPT_TIMEOUT = 8.0  # for the DUT's connection after its initiate action
+RECEIVED_WAIT = 3.0  # for the DUT to report a configuration it installs
 _URI = re.compile(r"DPP:\S*;;")
 
 

@@ -48,7 +48,8 @@ def test_configuration_response(dpp_bed: DppBed, dpp_ics: dict[str, object],
     knowledge.record("ssid", "pass", obj.ssid)
 
 
-@pytest.mark.requirement("DPP-4.2-MUST-01", "DPP-6.4.3-MUST-07", "DPP-4.2-MUST-02", "DPP-6.4.3-MUST-09")
+@pytest.mark.requirement(
+    "DPP-4.2-MUST-01", "DPP-6.4.3-MUST-07", "DPP-4.2-MUST-02", "DPP-6.4.3-MUST-09")
 @pytest.mark.ics("DPP-CONNECTOR")
 def test_connector(dpp_bed: DppBed, dpp_ics: dict[str, object],
                    knowledge: KnowledgeLog) -> None:
