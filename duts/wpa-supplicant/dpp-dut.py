@@ -126,13 +126,20 @@ def redact(command: str) -> str:
 
 
 def ctrl_base(sdir: Path) -> Path:
-    try:
-        base = Path((sdir / "ctrl_base").read_text().strip())
-    except OSError:
-        raise DutError("the DUT is not started (no control folder recorded)") from None
-    if not (base / "ctrl" / IFNAME).exists():
-        raise DutError(f"wpa_supplicant is not running (no socket in {base}/ctrl)")
-    return base
+    # `start` runs in the background: an action right after it waits for its socket.
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            base = Path((sdir / "ctrl_base").read_text().strip())
+        except OSError:
+            base = None
+        if base is not None and (base / "ctrl" / IFNAME).exists():
+            return base
+        if time.monotonic() > deadline:
+            if base is None:
+                raise DutError("the DUT is not started (no control folder recorded)")
+            raise DutError(f"wpa_supplicant is not running (no socket in {base}/ctrl)")
+        time.sleep(0.05)
 
 
 def load_state(sdir: Path) -> dict[str, int]:

@@ -244,10 +244,14 @@ class Initiator:
         self._k1 = crypto.k1(curve, self._mx)
         r_hash = crypto.bootstrap_key_hash(self.peer)
         attrs = [_attr(AttrId.R_BOOTSTRAP_KEY_HASH, _flip(r_hash) if b.wrong_r_hash else r_hash)]
-        if self.own is not None:
-            i_hash = self.own.hash
-            attrs.append(_attr(AttrId.I_BOOTSTRAP_KEY_HASH, _flip(i_hash) if b.wrong_i_hash
-                               else i_hash))  # fmt: skip
+        if self.own is None:
+            # An initiator without a bootstrapping key of its own makes one, as hostap's
+            # dpp_autogen_bootstrap_key does: R2 responders (wpa_supplicant 2.10's
+            # controller) drop a request without an I-bootstrap key hash.
+            self.own = Bootstrap.generate(curve)
+        i_hash = self.own.hash
+        attrs.append(_attr(AttrId.I_BOOTSTRAP_KEY_HASH, _flip(i_hash) if b.wrong_i_hash
+                           else i_hash))  # fmt: skip
         attrs.append(_attr(AttrId.I_PROTOCOL_KEY, pi))
         if b.version is not None:
             attrs.append(_attr(AttrId.PROTOCOL_VERSION, bytes([b.version])))
