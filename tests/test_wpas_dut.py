@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.capture.live import LiveCapture
 from harness.control import ProcessController, make_controller
 from harness.dut import load_profile
+from harness.errors import CaptureError
 
 DUTS = Path(__file__).resolve().parent.parent / "duts"
 WAIT = 15.0  # bound on every wait for the DUTs (seconds)
@@ -120,30 +121,17 @@ def wait_event(dut: Dut, prefix: str) -> list[str]:
 
 @contextlib.contextmanager
 def capture(path: Path, port: int) -> Iterator[None]:
-    proc = subprocess.Popen(
-        ["dumpcap", "-q", "-i", "lo", "-f", f"tcp port {port}", "-w", str(path)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
+    """A live capture of lo on `port`, synchronised with sentinel datagrams at both
+    ends so no frame of the exchange is missed however loaded the machine is."""
+    live = LiveCapture(path, [port], "lo", sync="sentinel")
     try:
-        deadline = time.monotonic() + WAIT
-        while not (path.exists() and path.stat().st_size > 0):  # header written: capturing
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                pytest.fail(f"dumpcap did not start: {err}")
-            time.sleep(0.05)
+        live.start()
+    except CaptureError as exc:
+        pytest.fail(f"dumpcap did not start: {exc}")
+    try:
         yield
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        live.stop()
 
 
 def dpp_frames(path: Path, port: int) -> list[tuple[str, bool]]:

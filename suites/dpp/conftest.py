@@ -33,7 +33,8 @@ def dpp_bed(
     section = campaign.dut.protocols["dpp"]
     work = campaign.work_dir(f"dpp-{request.node.name}"[:100])
     bed = DppBed(dpp_dut, evidence, quote, campaign.capture_mode, test_network,  # type: ignore[arg-type]
-                 oob={**section.oob, **dpp_dut.oob()}, work=work)  # fmt: skip
+                 oob={**section.oob, **dpp_dut.oob()}, work=work,
+                 ics=dict(campaign.ics("dpp")))  # fmt: skip
     yield bed
     bed.close()
 

@@ -17,7 +17,7 @@ from harness.protocols.dpp.suite_support import AUTH_CONF, AUTH_REQ, dut_frames,
 from harness.protocols.dpp.testbed import DppBed
 from harness.verdicts import check, fail
 
-pytestmark = pytest.mark.ics("DPP-INITIATOR", "DPP-TCP")
+pytestmark = pytest.mark.ics("DPP-INITIATOR")
 
 
 def _lines(bed: DppBed, subtype: int) -> list[str]:

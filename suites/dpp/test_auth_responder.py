@@ -25,7 +25,7 @@ from harness.protocols.dpp.suite_support import (
 from harness.protocols.dpp.testbed import DppBed
 from harness.verdicts import check, fail
 
-pytestmark = pytest.mark.ics("DPP-RESPONDER", "DPP-TCP")
+pytestmark = pytest.mark.ics("DPP-RESPONDER")
 
 
 def _answered(bed: DppBed, req: str) -> list[str]:

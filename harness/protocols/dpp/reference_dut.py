@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from harness.medium import UdpRadio
+from harness.medium.udp import MuxedRadio, RadioMux
 from harness.protocols.dpp import connector as conn
 from harness.protocols.dpp import crypto
 from harness.protocols.dpp.auth import AuthRole, Bootstrap, Initiator, Responder
@@ -29,13 +31,15 @@ from harness.protocols.dpp.exchange import (
     run_responder,
 )
 from harness.protocols.dpp.mutants import quirks_of
-from harness.protocols.dpp.transport import TcpLink
+from harness.protocols.dpp.transport import AirLink, TcpLink
 from harness.protocols.dpp.uri import BootstrapInfo, make_uri, parse_uri
 
 if TYPE_CHECKING:
     from harness.backends import Node
 
 EXCHANGE_TIMEOUT = 10.0
+JOIN_WAIT = 1.0  # reset() waits this long for each exchange thread, then leaves it
+OWN_MAC = "02:0b:c0:00:00:02"
 
 
 class ReferenceDppDevice:
@@ -47,9 +51,14 @@ class ReferenceDppDevice:
         self.events: list[str] = []
         self.installed: dict[str, object] | None = None
         self._listener: socket.socket | None = None
+        self._radio: UdpRadio | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._links: list[TcpLink | AirLink] = []
+        # Bumped by reset(): an exchange of an earlier generation that ends late must not
+        # install anything into the fresh state.
+        self._generation = 0
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -61,6 +70,11 @@ class ReferenceDppDevice:
     def listen(self, params: dict[str, str]) -> None:
         own = self._own(params)
         port = int(params["dut_port"])
+        if params.get("link") == "80211":
+            radio = UdpRadio.bind("0.0.0.0", port, inside=self._placed)
+            self._radio = radio
+            self._spawn(self._air_loop, radio, own, params, self._generation)
+            return
         with self._placed():
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,27 +83,38 @@ class ReferenceDppDevice:
             sock.settimeout(0.2)
         self._close_listener()
         self._listener = sock
-        self._spawn(self._accept_loop, sock, own, params)
+        self._spawn(self._accept_loop, sock, own, params, self._generation)
 
     def initiate(self, params: dict[str, str]) -> None:
         peer = parse_uri(params["peer_uri"])
         address = (params["peer_host"], int(params["peer_port"]))
-        with self._placed():
-            sock = socket.create_connection(address, timeout=EXCHANGE_TIMEOUT)
+        link: TcpLink | AirLink
+        if params.get("link") == "80211":
+            radio = UdpRadio.bind("0.0.0.0", 0, address, inside=self._placed)
+            link = AirLink(radio, params.get("dut_mac") or OWN_MAC, params.get("peer_mac"))
+        else:
+            with self._placed():
+                sock = socket.create_connection(address, timeout=EXCHANGE_TIMEOUT)
+            link = TcpLink(sock)
         role = AuthRole(params.get("role", "enrollee"))
         initiator = Initiator(conn_public(peer), role, own=self.own if params.get("mutual") == "1"
                               else None, quirks=self.auth_quirks)  # fmt: skip
-        self._spawn(self._initiate, TcpLink(sock), initiator, params)
+        self._links.append(link)
+        self._spawn(self._initiate, link, initiator, params, self._generation)
 
     def received(self) -> str | None:
         with self._lock:
             return json.dumps(self.installed) if self.installed is not None else None
 
     def reset(self) -> None:
+        self._generation += 1
         self._close_listener()
         self._stop.set()
+        for link in self._links:
+            link.close()
+        self._links.clear()
         for thread in self._threads:
-            thread.join(timeout=EXCHANGE_TIMEOUT + 1)
+            thread.join(timeout=JOIN_WAIT)
         self._threads.clear()
         self._stop = threading.Event()
         self.own = None
@@ -116,6 +141,9 @@ class ReferenceDppDevice:
         self._threads.append(thread)
 
     def _close_listener(self) -> None:
+        if self._radio is not None:
+            self._radio.close()
+            self._radio = None
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.close()
@@ -132,7 +160,8 @@ class ReferenceDppDevice:
             return ConfigSide(configurator=configurator, quirks=self.config_quirks)
         return ConfigSide(quirks=self.config_quirks)
 
-    def _accept_loop(self, sock: socket.socket, own: Bootstrap, params: dict[str, str]) -> None:
+    def _accept_loop(self, sock: socket.socket, own: Bootstrap, params: dict[str, str],
+                     generation: int) -> None:
         role = AuthRole(params.get("role", "configurator"))
         peer = parse_uri(params["peer_uri"]) if params.get("peer_uri") else None
         while not self._stop.is_set():
@@ -148,18 +177,36 @@ class ReferenceDppDevice:
             link = TcpLink(client)
             try:
                 self._record(run_responder(link, responder, self._side(role, params),
-                                           EXCHANGE_TIMEOUT), role)  # fmt: skip
+                                           EXCHANGE_TIMEOUT), role, generation)  # fmt: skip
             finally:
                 link.close()
 
-    def _initiate(self, link: TcpLink, initiator: Initiator, params: dict[str, str]) -> None:
+    def _air_loop(self, radio: UdpRadio, own: Bootstrap, params: dict[str, str],
+                  generation: int) -> None:
+        """Answers exchanges on the medium, one session per transmitting radio."""
+        role = AuthRole(params.get("role", "configurator"))
+        peer = parse_uri(params["peer_uri"]) if params.get("peer_uri") else None
+
+        def session(share: MuxedRadio) -> None:
+            link = AirLink(share, params.get("dut_mac") or OWN_MAC)  # type: ignore[arg-type]
+            responder = Responder(own, role, peer=conn_public(peer) if peer else None,
+                                  quirks=self.auth_quirks)  # fmt: skip
+            self._record(run_responder(link, responder, self._side(role, params),
+                                       EXCHANGE_TIMEOUT), role, generation)  # fmt: skip
+
+        RadioMux(radio, session, self._stop).run()
+
+    def _initiate(self, link: TcpLink | AirLink, initiator: Initiator,
+                  params: dict[str, str], generation: int) -> None:
         try:
             self._record(run_initiator(link, initiator, self._side(initiator.role, params),
-                                       EXCHANGE_TIMEOUT), initiator.role)  # fmt: skip
+                                       EXCHANGE_TIMEOUT), initiator.role, generation)  # fmt: skip
         finally:
             link.close()
 
-    def _record(self, ex: Exchange, role: AuthRole) -> None:
+    def _record(self, ex: Exchange, role: AuthRole, generation: int | None = None) -> None:
+        if generation is not None and generation != self._generation:
+            return  # an exchange from before the last reset
         self.events.append(f"DPP-EXCHANGE role={role} outcome={ex.outcome} reason={ex.reason}")
         got = ex.received
         if role != AuthRole.ENROLLEE or got is None or not got.objects:

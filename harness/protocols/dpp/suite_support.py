@@ -90,9 +90,7 @@ def from_initiator(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None =
 
 def dut_frames(bed: DppBed, cursor: PacketCursor, subtype: int) -> list[Frame]:
     """The DPP frames of `subtype` the DUT sent, as tshark decoded them."""
-    ports = " ".join(str(p) for p in bed.dut_side_ports)
-    where = "tcp.srcport" if bed.dut_is_server else "tcp.dstport"
-    return cursor.all(f"dpp.public_action.subtype == {subtype} && {where} in {{{ports}}}")
+    return cursor.all(f"dpp.public_action.subtype == {subtype} && {bed.dut_filter()}")
 
 
 def with_dut_in_role(bed: DppBed, dut_role: str, ics: dict[str, object],

@@ -26,10 +26,12 @@ from harness.capture import CaptureSession, PacketCursor, decode
 from harness.control import ActionResult, Controller
 from harness.errors import DecodeError
 from harness.evidence import EvidenceDir
+from harness.medium import AirRecorder, UdpRadio
 from harness.protocols.dpp.auth import AuthRole, Bootstrap, Initiator, Responder
 from harness.protocols.dpp.errors import DppCodecError
 from harness.protocols.dpp.exchange import ConfigSide, Exchange, run_initiator, run_responder
-from harness.protocols.dpp.transport import TcpLink
+from harness.protocols.dpp.radiotap import write_pcapng
+from harness.protocols.dpp.transport import AirLink, TcpLink
 from harness.protocols.dpp.uri import BootstrapInfo, make_uri, parse_uri
 from harness.verdicts import Inconclusive
 
@@ -37,6 +39,9 @@ EXCHANGE_TIMEOUT = 6.0  # seconds the tester waits for each DUT message
 ACCEPT_TIMEOUT = 8.0  # for the DUT's connection after its initiate action
 RECEIVED_WAIT = 3.0  # for the DUT to report a configuration it installs
 _URI = re.compile(r"DPP:\S*;;")
+PCAP = "capture.pcapng"
+# Locally administered addresses of the two radios on the virtual 802.11 medium.
+PEER_MAC, DUT_MAC = "02:0b:c0:00:00:01", "02:0b:c0:00:00:02"
 
 
 def free_port(node_ctx: Callable[[], contextlib.AbstractContextManager[None]]) -> int:
@@ -48,7 +53,8 @@ def free_port(node_ctx: Callable[[], contextlib.AbstractContextManager[None]]) -
 class DppBed:
     def __init__(self, controller: Controller, evidence: EvidenceDir,
                  quote: Callable[[str], str], capture_mode: str, network: TestNetwork,
-                 oob: dict[str, str], work: Path):  # fmt: skip
+                 oob: dict[str, str], work: Path,
+                 ics: dict[str, object] | None = None):  # fmt: skip
         self.controller = controller
         self.evidence = evidence
         self.quote = quote
@@ -71,12 +77,18 @@ class DppBed:
         # The server side of the test's connections: the DUT when it is the responder.
         self.dut_is_server = True
         self.dut_side_ports: set[int] = set()
+        # DPP over TCP when the DUT claims it, else the virtual 802.11 medium.
+        answers = ics or {}
+        self.link = "80211" if answers.get("DPP-80211") and not answers.get("DPP-TCP") \
+            else "tcp"
+        self.air = AirRecorder()
 
     # -- the DUT -------------------------------------------------------------------------------
 
     def params(self, **extra: str) -> dict[str, str]:
         return {"work_dir": str(self.state_dir.parent), "state_dir": str(self.state_dir),
-                "dut_port": str(self.dut_port), "dut_address": self.dut_node.ipv4, **extra}
+                "dut_port": str(self.dut_port), "dut_address": self.dut_node.ipv4,
+                "link": self.link, "dut_mac": DUT_MAC, "peer_mac": PEER_MAC, **extra}
 
     def start(self) -> None:
         if not self._started:
@@ -135,7 +147,12 @@ class DppBed:
                                f"{result.stderr.strip()[:300]}")  # fmt: skip
         return result
 
-    def connect_to_dut(self) -> TcpLink:
+    def connect_to_dut(self) -> TcpLink | AirLink:
+        if self.link == "80211":
+            self.dut_is_server = True
+            radio = UdpRadio.bind(self.peer_node.ipv4, 0, (self.dut_node.ipv4, self.dut_port),
+                                  self.air, self.peer_node.inside)  # fmt: skip
+            return AirLink(radio, PEER_MAC, DUT_MAC)
         self.capture.start()
         port = self._relay(self.dut_node.ipv4, self.dut_port)
         self.dut_is_server = True
@@ -161,6 +178,8 @@ class DppBed:
     def from_dut(self, responder: Responder, side: ConfigSide | None = None,
                  mutual: bool = False, **conf: str) -> tuple[ActionResult, Exchange | None]:
         """The DUT initiates to the tester responder (its URI given to the DUT)."""
+        if self.link == "80211":
+            return self._from_dut_air(responder, side, mutual, **conf)
         self.capture.start()
         with self.peer_node.inside():
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -173,10 +192,8 @@ class DppBed:
             self.dut_is_server = False
             self.dut_side_ports |= {self.peer_port, port}
             host = self.peer_node.ipv4 if self.capture.mode == "live" else "127.0.0.1"
-            role = AuthRole.ENROLLEE if responder.role == AuthRole.CONFIGURATOR \
-                else AuthRole.CONFIGURATOR
-            result = self.run("initiate", role=str(role), peer_uri=uri_of(responder.own),
-                              peer_host=host, peer_port=str(port),
+            result = self.run("initiate", role=str(_other(responder.role)),
+                              peer_uri=uri_of(responder.own), peer_host=host, peer_port=str(port),
                               mutual="1" if mutual else "0", **conf)  # fmt: skip
             if not result.ok:
                 return result, None
@@ -193,6 +210,38 @@ class DppBed:
         finally:
             listener.close()
 
+    def _from_dut_air(self, responder: Responder, side: ConfigSide | None, mutual: bool,
+                      **conf: str) -> tuple[ActionResult, Exchange | None]:  # fmt: skip
+        self.dut_is_server = False
+        radio = UdpRadio.bind(self.peer_node.ipv4, self.peer_port, None, self.air,
+                              self.peer_node.inside)  # fmt: skip
+        link = AirLink(radio, PEER_MAC)
+        try:
+            result = self.run("initiate", role=str(_other(responder.role)),
+                              peer_uri=uri_of(responder.own), peer_host=self.peer_node.ipv4,
+                              peer_port=str(self.peer_port), mutual="1" if mutual else "0",
+                              **conf)  # fmt: skip
+            if not result.ok:
+                return result, None
+            ex = run_responder(link, responder, side or ConfigSide(), EXCHANGE_TIMEOUT)
+            return result, self._keep(ex)
+        finally:
+            link.close()
+
+    def dut_filter(self) -> str:
+        """The display filter of the frames the DUT sent."""
+        if self.link == "80211":
+            return f"wlan.sa == {DUT_MAC}"
+        ports = " ".join(str(p) for p in sorted(self.dut_side_ports))
+        where = "tcp.srcport" if self.dut_is_server else "tcp.dstport"
+        return f"{where} in {{{ports}}}"
+
+    def gas_filter(self, action: int) -> str:
+        """The display filter of GAS frames of `action` (10: initial request, 11: response)."""
+        if self.link == "80211":
+            return f"wlan.fixed.publicact == {action}"
+        return f"dpp.tcp.action_type == {action}"
+
     def _relay(self, host: str, port: int) -> int:
         found = self.capture.relay((host, port))
         if found != port:
@@ -208,6 +257,13 @@ class DppBed:
 
     def wire(self) -> PacketCursor:
         """Stop capturing; the cursor over the frames tshark decodes as DPP."""
+        if self._cursor is None and self.link == "80211":
+            pcap = self.air.write(self.evidence.file(PCAP), write_pcapng)
+            try:
+                frames = decode(pcap)
+            except DecodeError as exc:
+                raise Inconclusive(f"the capture could not be decoded: {exc}") from None
+            self._cursor = PacketCursor(frames, quote=self.quote, pcap=pcap)
         if self._cursor is None:
             result = self.capture.stop()
             rules = [f"tcp.port=={p},dpp" for p in (self.dut_port, self.peer_port)]
@@ -228,6 +284,10 @@ class DppBed:
                 self.controller.reset(self.params())
             self.controller.stop()
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _other(role: AuthRole) -> AuthRole:
+    return AuthRole.ENROLLEE if role == AuthRole.CONFIGURATOR else AuthRole.CONFIGURATOR
 
 
 def uri_of(boot: Bootstrap) -> str:

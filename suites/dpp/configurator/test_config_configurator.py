@@ -15,7 +15,7 @@ from harness.protocols.dpp.suite_support import with_dut_in_role
 from harness.protocols.dpp.testbed import DppBed
 from harness.verdicts import check, inconclusive
 
-pytestmark = [pytest.mark.dut_role("dpp", "configurator"), pytest.mark.ics("DPP-TCP")]
+pytestmark = pytest.mark.dut_role("dpp", "configurator")
 
 
 def _enrol(bed: DppBed, ics: dict[str, object], behaviour: ConfigBehaviour | None = None
@@ -35,7 +35,7 @@ def test_configuration_response(dpp_bed: DppBed, dpp_ics: dict[str, object],
     """A valid request gets a GAS Initial Response with DPP Status OK and wrapped data
     echoing the E-nonce, holding a configuration object with wi-fi_tech, ssid, akm."""
     ex = _enrol(dpp_bed, dpp_ics)
-    gas = dpp_bed.wire().all("dpp.tcp.action_type == 11")
+    gas = dpp_bed.wire().all(dpp_bed.gas_filter(11))
     check(gas, f"no GAS Initial Response decoded as DPP: {ex.summary()}", "DPP-6.4.3-MUST-06")
     got = ex.received
     check(got is not None and got.status == 0, f"no configuration with status OK: "

@@ -17,7 +17,7 @@ from harness.protocols.dpp.suite_support import SSID, with_dut_in_role
 from harness.protocols.dpp.testbed import DppBed
 from harness.verdicts import check, fail, inconclusive
 
-pytestmark = [pytest.mark.dut_role("dpp", "enrollee"), pytest.mark.ics("DPP-TCP")]
+pytestmark = pytest.mark.dut_role("dpp", "enrollee")
 
 
 def _configure(bed: DppBed, ics: dict[str, object], ssid: str = SSID,
@@ -32,7 +32,7 @@ def test_configuration_request(dpp_bed: DppBed, dpp_ics: dict[str, object]) -> N
     """After authentication the enrollee sends a GAS Initial Request with the DPP
     advertisement protocol; inside: an E-nonce and a Configuration Request object."""
     ex = _configure(dpp_bed, dpp_ics)
-    gas = dpp_bed.wire().all("dpp.tcp.action_type == 10")
+    gas = dpp_bed.wire().all(dpp_bed.gas_filter(10))
     check(gas, f"no GAS Initial Request decoded as DPP: {ex.summary()}", "DPP-6.4.2-MUST-01")
     attrs = ex.config_request or {}
     for key in ("name", "wi-fi_tech", "netRole"):
