@@ -24,7 +24,7 @@ from pathlib import Path
 from harness.backends import TestNetwork
 from harness.capture import CaptureSession, PacketCursor, decode
 from harness.control import ActionResult, Controller
-from harness.errors import DecodeError
+from harness.errors import ControlError, DecodeError
 from harness.evidence import EvidenceDir
 from harness.medium import AirRecorder, UdpRadio
 from harness.protocols.dpp.auth import AuthRole, Bootstrap, Initiator, Responder
@@ -92,7 +92,11 @@ class DppBed:
 
     def start(self) -> None:
         if not self._started:
-            self.controller.start(self.params())
+            try:
+                self.controller.start(self.params())
+            except ControlError as exc:  # the DUT's failure, not the harness's
+                self.evidence.write_text("dut-start-failed.txt", f"{exc}\n{exc.output}")
+                raise Inconclusive(f"the DUT did not start: {exc}") from None
             self._started = True
 
     def run(self, action: str, **params: str) -> ActionResult:
