@@ -16,7 +16,7 @@ from tests.suite_runner import SuiteRun, run_suite
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile" / "hostile_dpp.py"
 ACTIONS = ("bootstrap", "listen", "initiate", "received", "events", "reset")
-RUN_TIMEOUT = 600  # seconds for one whole suite run (silent: ~240 s of bounded waits)
+RUN_TIMEOUT = 600  # seconds for one suite run (bounded waits add up against a silent DUT)
 
 # Tests a device can pass without ever completing an exchange: those that only read its
 # URI (the hostile device shows a valid one), and, for `midway`, the two that check only
@@ -107,10 +107,17 @@ def check_run(run: SuiteRun, mode: str) -> None:
     assert run.returncode == 1, f"exit {run.returncode} (1: the gate failed)\n{run.output}"
 
 
+# A silent device makes every exchange sit out its timeout: a few tests of each phase
+# show the handling, the whole suite would take minutes of bounded waits.
+SILENT_SAMPLE = ("test_response_to_valid_request or test_bad_request_discarded or "
+                 "test_confirm_i_auth or test_configuration_request or test_uri_format")
+
+
 @pytest.mark.parametrize("mode", ["garbage", "bad-length", "silent", "midway", "close", "crash"])
 def test_hostile_enrollee(tmp_path: Path, mode: str) -> None:
+    extra = ("-k", SILENT_SAMPLE) if mode == "silent" else ()
     run = run_suite("dpp", str(profile(tmp_path, mode, "enrollee")), tmp_path / "out",
-                    timeout=RUN_TIMEOUT)  # fmt: skip
+                    *extra, timeout=RUN_TIMEOUT)  # fmt: skip
     check_run(run, mode)
 
 

@@ -24,22 +24,34 @@ def _lines(bed: DppBed, subtype: int) -> list[str]:
     return [f.line() for f in dut_frames(bed, bed.wire(), subtype)]
 
 
-@pytest.mark.requirement("DPP-6.3.2-MUST-01", "DPP-7-MUST-01")
-def test_request_fields(dpp_bed: DppBed, dut_role: str) -> None:
-    """The request carries the R-bootstrap key hash of the tester's URI key, the
-    I-protocol key and Wrapped Data, in a DPP-over-TCP PDU tshark decodes."""
-    got = from_initiator(dpp_bed, dut_role)
+@pytest.mark.requirement("DPP-7-MUST-01")
+@pytest.mark.ics("DPP-TCP")
+def test_tcp_framing(dpp_bed: DppBed, dut_role: str) -> None:
+    """Over TCP the DUT's request is a PDU of 4-octet length and the frame without its
+    Category octet, which tshark's dpp dissector decodes as an Authentication Request."""
+    got = from_initiator(dpp_bed, dut_role, judge_garbage=True)
     frames = dut_frames(dpp_bed, dpp_bed.wire(), AUTH_REQ)
     check(frames, f"no Authentication Request decoded as DPP over TCP: "
           f"{got.exchange.summary() if got.exchange else ''}", "DPP-7-MUST-01")
+
+
+@pytest.mark.requirement("DPP-6.3.2-MUST-01")
+def test_request_fields(dpp_bed: DppBed, dut_role: str) -> None:
+    """The request carries the R-bootstrap key hash of the tester's URI key, the
+    I-protocol key and Wrapped Data."""
+    got = from_initiator(dpp_bed, dut_role)
+    frames = dut_frames(dpp_bed, dpp_bed.wire(), AUTH_REQ)
+    if not frames:
+        inconclusive(f"no Authentication Request decoded (see the framing test): "
+                     f"{got.exchange.summary() if got.exchange else ''}")
     first = frames[0]
     for name in ("dpp.resp.hash", "dpp.key.x", "dpp.primary.wrapped_data"):
         check(first.get(name) is not None, f"frame {first.number}: no {name}", "DPP-6.3.2-MUST-01",
               frames=[first.line()])
     ex = got.exchange
     assert ex is not None
-    check((ex.first("rx", "auth-req") is not None and ex.outcome != Outcome.REJECTED)
-          or ex.keys is not None, f"the tester could not accept the request: {ex.summary()}",
+    check(not (ex.outcome == Outcome.REJECTED and "bootstrapping key" in ex.reason),
+          f"the request names no bootstrapping key of the tester: {ex.summary()}",
           "DPP-6.3.2-MUST-01", frames=[first.line()])
 
 
@@ -57,8 +69,12 @@ def test_protocol_key_and_nonce(dpp_bed: DppBed, dut_role: str) -> None:
     except crypto.DppCryptoError as exc:
         fail(f"the I-protocol key is not a P-256 point: {exc}", req,
              frames=_lines(dpp_bed, AUTH_REQ))
-    check(ex.keys is not None and len(ex.keys.i_nonce) == 16,
-          f"no I-nonce of 16 octets (P-256): {ex.summary()}", req)
+    if ex.keys is None:
+        inconclusive(f"the I-nonce is wrapped and the exchange did not get far enough to "
+                     f"unwrap it: {ex.summary()}")
+    assert ex.keys is not None
+    check(len(ex.keys.i_nonce) == 16, f"an I-nonce of {len(ex.keys.i_nonce)} octets, "
+          "P-256 needs 16", req)
 
 
 @pytest.mark.parametrize(("probe", "what"), [
@@ -81,8 +97,8 @@ def test_bad_response_not_confirmed(dpp_bed: DppBed, dut_role: str, probe: AuthB
     req = request.node.get_closest_marker("requirement").args[0]
     ex = from_initiator(dpp_bed, dut_role, behaviour=probe).exchange
     assert ex is not None
-    check(ex.first("tx", "auth-resp") is not None, f"the DUT sent no request to answer: "
-          f"{ex.summary()}", req)
+    if ex.first("tx", "auth-resp") is None:
+        inconclusive(f"the tester answered nothing (no acceptable request): {ex.summary()}")
     confirms = [s for s in ex.steps if s.direction == "rx" and s.kind == "auth-conf"]
     ok = [s for s in confirms if s.status == Status.OK]
     if ok:
@@ -96,6 +112,8 @@ def test_confirm_i_auth(dpp_bed: DppBed, dut_role: str) -> None:
     req = "DPP-6.3.4-MUST-06"
     ex = from_initiator(dpp_bed, dut_role).exchange
     assert ex is not None
+    if ex.first("tx", "auth-resp") is None:
+        inconclusive(f"the tester answered nothing (no acceptable request): {ex.summary()}")
     check(ex.first("rx", "auth-conf") is not None, f"no Authentication Confirm: "
           f"{ex.summary()}", req)
     check(ex.outcome in (Outcome.AUTHENTICATED, Outcome.CONFIGURED),
@@ -112,7 +130,7 @@ def test_fresh_per_attempt(dpp_bed: DppBed, dut_role: str) -> None:
     assert one is not None and two is not None
     f1, f2 = one.frame("rx", "auth-req"), two.frame("rx", "auth-req")
     if f1 is None or f2 is None:
-        fail(f"an attempt sent no request: {one.summary()} / {two.summary()}", req)
+        inconclusive(f"an attempt sent no request: {one.summary()} / {two.summary()}")
     assert f1 and f2
     check(f1.get(AttrId.I_PROTOCOL_KEY) != f2.get(AttrId.I_PROTOCOL_KEY),
           "the DUT used one protocol key for two attempts", req,

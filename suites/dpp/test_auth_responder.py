@@ -20,10 +20,11 @@ from harness.protocols.dpp.suite_support import (
     alive_after_silence,
     dut_frames,
     dut_key,
+    judge_by_reason,
     to_responder,
 )
 from harness.protocols.dpp.testbed import DppBed
-from harness.verdicts import check, fail, inconclusive
+from harness.verdicts import Inconclusive, check, fail, inconclusive
 
 pytestmark = pytest.mark.ics("DPP-RESPONDER")
 
@@ -38,7 +39,7 @@ def test_response_to_valid_request(dpp_bed: DppBed, dut_role: str) -> None:
     """A valid Authentication Request for the DUT's key gets an Authentication Response
     with DPP Status OK, R-bootstrap key hash, R-protocol key and Wrapped Data."""
     req = "DPP-6.3.3-MUST-02"
-    got = to_responder(dpp_bed, dut_role)
+    got = to_responder(dpp_bed, dut_role, judge_garbage=True)
     frames = dut_frames(dpp_bed, dpp_bed.wire(), AUTH_RESP)
     check(frames, f"no Authentication Response on the wire ({got.exchange.summary()})", req)
     first = frames[0]
@@ -69,11 +70,9 @@ def test_response_echoes_i_nonce(dpp_bed: DppBed, dut_role: str) -> None:
     """The response's wrapped data echoes the I-nonce and carries an R-nonce of the
     curve's nonce length."""
     req = "DPP-6.3.3-MUST-06"
-    got = to_responder(dpp_bed, dut_role)
-    ex = got.exchange
+    ex = to_responder(dpp_bed, dut_role).exchange
     assert ex is not None
-    check(ex.outcome == Outcome.AUTHENTICATED,
-          f"authentication did not complete: {ex.summary()}", req, frames=_answered(dpp_bed, req))
+    judge_by_reason(ex, req, "I-nonce", _answered(dpp_bed, req))
 
 
 @pytest.mark.requirement("DPP-6.3.3-MUST-07")
@@ -83,9 +82,7 @@ def test_r_auth_verifies(dpp_bed: DppBed, dut_role: str) -> None:
     req = "DPP-6.3.3-MUST-07"
     ex = to_responder(dpp_bed, dut_role).exchange
     assert ex is not None
-    check("R-auth" not in ex.reason and ex.outcome == Outcome.AUTHENTICATED,
-          f"the DUT's response does not authenticate: {ex.summary()}", req,
-          frames=_answered(dpp_bed, req))
+    judge_by_reason(ex, req, "R-auth", _answered(dpp_bed, req))
 
 
 @pytest.mark.requirement("DPP-6.3.3-MUST-08")
@@ -192,14 +189,16 @@ def test_fresh_keys_per_exchange(dpp_bed: DppBed, dut_role: str) -> None:
     second = again(dpp_bed, got, dut_role)
     first = got.exchange
     assert first is not None
-    if first.keys is None or second.keys is None:
-        fail(f"an exchange did not authenticate: {first.summary()} / {second.summary()}", req)
-    assert first.keys and second.keys
-    pr1, pr2 = (crypto.point_xy(k.peer_protocol_key) for k in (first.keys, second.keys)
-                if k.peer_protocol_key)  # fmt: skip
-    check(pr1 != pr2, "the DUT used the same protocol key in two exchanges", req,
+    # The protocol keys are in clear; the R-nonces only where the tester could unwrap.
+    f1, f2 = first.frame("rx", "auth-resp"), second.frame("rx", "auth-resp")
+    if f1 is None or f2 is None:
+        inconclusive(f"two responses are needed: {first.summary()} / {second.summary()}")
+    assert f1 is not None and f2 is not None
+    check(f1.get(AttrId.R_PROTOCOL_KEY) != f2.get(AttrId.R_PROTOCOL_KEY),
+          "the DUT used the same protocol key in two exchanges", req,
           frames=_answered(dpp_bed, req))
-    check(first.keys.r_nonce != second.keys.r_nonce, "the same R-nonce twice", req)
+    if first.keys is not None and second.keys is not None:
+        check(first.keys.r_nonce != second.keys.r_nonce, "the same R-nonce twice", req)
 
 
 @pytest.mark.requirement("DPP-6.3.3-MUST-12")
@@ -212,11 +211,20 @@ def test_mutual_authentication(dpp_bed: DppBed, dut_role: str) -> None:
     ex = to_responder(dpp_bed, dut_role, mutual=mine).exchange
     assert ex is not None
     frame = ex.frame("rx", "auth-resp")
-    check(frame is not None and frame.get(AttrId.I_BOOTSTRAP_KEY_HASH) == mine.hash,
+    if frame is None:
+        inconclusive(f"no Authentication Response to judge: {ex.summary()}")
+    assert frame is not None
+    check(frame.get(AttrId.I_BOOTSTRAP_KEY_HASH) == mine.hash,
           f"no I-bootstrap key hash of the tester's key in the response: {ex.summary()}", req,
           frames=_answered(dpp_bed, req))
-    check(ex.outcome == Outcome.AUTHENTICATED and ex.keys is not None and ex.keys.mutual,
-          f"mutual authentication did not complete: {ex.summary()}", req)
+    if ex.outcome == Outcome.AUTHENTICATED and ex.keys is not None and ex.keys.mutual:
+        return
+    # Mutual failed: it is the mutual part (L, BI.x) only if responder-only works.
+    plain = to_responder(dpp_bed, dut_role).exchange
+    if plain is not None and plain.outcome == Outcome.AUTHENTICATED:
+        fail(f"mutual authentication fails where responder-only authentication works: "
+             f"{ex.summary()}", req, frames=_answered(dpp_bed, req))
+    inconclusive(f"authentication fails with or without mutual authentication: {ex.summary()}")
 
 
 @pytest.mark.requirement("DPP-8.1-MUST-01")
@@ -239,6 +247,12 @@ def test_garbage_then_valid(dpp_bed: DppBed, dut_role: str) -> None:
     finally:
         link.close()
     check(got is None, f"the DUT answered garbage with {got.hex() if got else ''}", req)
-    follow = again(dpp_bed, Arranged(info, None), dut_role)
-    check(follow.outcome == Outcome.AUTHENTICATED,
-          f"after garbage the DUT did not complete a valid exchange: {follow.summary()}", req)
+    try:
+        follow = again(dpp_bed, Arranged(info, None), dut_role)
+    except Inconclusive as exc:  # it accepted the garbage's connection, then no other
+        fail(f"after garbage the DUT no longer accepts a connection: {exc}", req)
+    if follow.outcome in (Outcome.SILENT, Outcome.CLOSED):
+        fail(f"after garbage the DUT did not answer a valid request: {follow.summary()}", req)
+    if follow.outcome != Outcome.AUTHENTICATED:
+        inconclusive(f"the DUT answered after the garbage, but the exchange failed for "
+                     f"another reason: {follow.summary()}")

@@ -14,6 +14,7 @@ authentication; ke; R-auth and I-auth.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -109,6 +110,17 @@ class AuthQuirks:
     skip_i_auth_check: bool = False
     skip_point_check: bool = False
     answer_after_failure: bool = False  # responder answers OK although unwrap failed
+    # what the reference sends wrong when bent (each breaks what the peer checks)
+    bad_r_auth: bool = False  # responder: an R-auth tag that does not verify
+    bad_i_auth: bool = False  # initiator: an I-auth tag that does not verify
+    bad_i_nonce_echo: bool = False  # responder: echoes another I-nonce
+    protocol_key_off_curve: bool = False  # either side: its protocol key is not a point
+    ignore_roles: bool = False  # responder: never answers STATUS_NOT_COMPATIBLE
+    never_mutual: bool = False  # responder: ignores the initiator's known key
+    hash_uncompressed: bool = False  # responder: R-bootstrap hash over the uncompressed key
+    omit_status: bool = False  # responder: no DPP Status attribute in its response
+    request_wrong_r_hash: bool = False  # initiator: an R-bootstrap hash of no known key
+    confirm_whatever: bool = False  # initiator: confirms OK whatever failed in the response
 
 
 @dataclass
@@ -237,13 +249,14 @@ class Initiator:
         self._p = _protocol_key(proto_curve, self.quirks)
         self.i_nonce = os.urandom(curve.nonce_len)
         pi = crypto.point_xy(self._p.public_key())
-        if b.invalid_protocol_key:
+        if b.invalid_protocol_key or self.quirks.protocol_key_off_curve:
             pi = _off_curve(pi)
         self._mx = crypto.ecdh_x(self._p, self.peer) if not b.curve else os.urandom(
             curve.prime_len)
         self._k1 = crypto.k1(curve, self._mx)
         r_hash = crypto.bootstrap_key_hash(self.peer)
-        attrs = [_attr(AttrId.R_BOOTSTRAP_KEY_HASH, _flip(r_hash) if b.wrong_r_hash else r_hash)]
+        wrong = b.wrong_r_hash or self.quirks.request_wrong_r_hash
+        attrs = [_attr(AttrId.R_BOOTSTRAP_KEY_HASH, _flip(r_hash) if wrong else r_hash)]
         if self.own is None:
             # An initiator without a bootstrapping key of its own makes one, as hostap's
             # dpp_autogen_bootstrap_key does: R2 responders (wpa_supplicant 2.10's
@@ -321,7 +334,7 @@ class Initiator:
         self.keys = AuthKeys(curve.name, self.i_nonce, r_nonce, self._k1, k2, ke, mutual,
                              pr, self._p)  # fmt: skip
         i_auth = crypto.i_auth(curve, r_nonce, self.i_nonce, pr_x, pi_x, _x(self.peer), bi_x)
-        if self.behaviour.wrong_i_auth:
+        if self.behaviour.wrong_i_auth or self.quirks.bad_i_auth:
             i_auth = _flip(i_auth)
         attrs = [_attr(AttrId.STATUS, bytes([Status.OK])),
                  _attr(AttrId.R_BOOTSTRAP_KEY_HASH, crypto.bootstrap_key_hash(self.peer))]
@@ -329,6 +342,16 @@ class Initiator:
             attrs.append(_attr(AttrId.I_BOOTSTRAP_KEY_HASH, self.own.hash))
         return _wrapped_frame(FrameType.AUTH_CONF, attrs, ke, [_attr(AttrId.I_AUTH_TAG, i_auth)],
                               self.behaviour.tamper_wrapped)  # fmt: skip
+
+
+    def forged_confirm(self) -> DppFrame:
+        """A Confirm with status OK that authenticates nothing (a mutant's, after a
+        response it should have refused)."""
+        attrs = [_attr(AttrId.STATUS, bytes([Status.OK])),
+                 _attr(AttrId.R_BOOTSTRAP_KEY_HASH, crypto.bootstrap_key_hash(self.peer))]
+        curve = self.curve
+        attrs.append(_attr(AttrId.WRAPPED_DATA, os.urandom(4 + curve.hash_len + 16)))
+        return DppFrame(FrameType.AUTH_CONF, attrs)
 
 
 # --------------------------------------------------------------------------- responder
@@ -386,8 +409,11 @@ class Responder:
             raise AuthFailure("no I-capabilities")
         self.i_capab = i_capab[0]
         i_hash = frame.get(AttrId.I_BOOTSTRAP_KEY_HASH)
-        mutual = self.peer is not None and i_hash == crypto.bootstrap_key_hash(self.peer)
+        mutual = self.peer is not None and i_hash == crypto.bootstrap_key_hash(self.peer) \
+            and not self.quirks.never_mutual
         own_hash = _flip(self.own.hash) if b.wrong_r_hash else self.own.hash
+        if self.quirks.hash_uncompressed:
+            own_hash = hashlib.sha256(crypto.uncompressed_point(self.own.public)).digest()
         header = [_attr(AttrId.R_BOOTSTRAP_KEY_HASH, own_hash)]
         if mutual:
             header.append(_attr(AttrId.I_BOOTSTRAP_KEY_HASH, i_hash or b""))
@@ -395,7 +421,7 @@ class Responder:
         wanted = Capab.CONFIGURATOR if self.role == AuthRole.ENROLLEE else Capab.ENROLLEE
         role_ok = bool(i_capab[0] & wanted)
         status = b.status
-        if status is None and not role_ok:
+        if status is None and not role_ok and not self.quirks.ignore_roles:
             status = Status.NOT_COMPATIBLE
         if status is None and self.require_mutual and not mutual:
             status = Status.RESPONSE_PENDING
@@ -411,7 +437,7 @@ class Responder:
         proto_curve = crypto.CURVES[b.curve] if b.curve else curve
         p = _protocol_key(proto_curve, self.quirks)
         pr = crypto.point_xy(p.public_key())
-        if b.invalid_protocol_key:
+        if b.invalid_protocol_key or self.quirks.protocol_key_off_curve:
             pr = _off_curve(pr)
         nx = crypto.ecdh_x(p, pi) if not b.curve else os.urandom(curve.prime_len)
         k2 = crypto.k2(curve, nx)
@@ -421,12 +447,13 @@ class Responder:
         pi_x, pr_x = _x(pi), _x(p)
         bi_x = _x(self.peer) if mutual and self.peer else None
         r_auth = crypto.r_auth(curve, i_nonce, r_nonce, pi_x, pr_x, bi_x, _x(self.own.key))
-        if b.wrong_r_auth:
+        if b.wrong_r_auth or self.quirks.bad_r_auth:
             r_auth = _flip(r_auth)
         wrapped_r_auth = crypto.wrap(ke, encode_attrs([_attr(AttrId.R_AUTH_TAG, r_auth)]), [])
-        echo = _flip(i_nonce) if b.wrong_i_nonce_echo else i_nonce
-        attrs = [_attr(AttrId.STATUS, bytes([Status.OK])), *header,
-                 _attr(AttrId.R_PROTOCOL_KEY, pr)]
+        echo = _flip(i_nonce) if b.wrong_i_nonce_echo or self.quirks.bad_i_nonce_echo \
+            else i_nonce
+        status_attr = [] if self.quirks.omit_status else [_attr(AttrId.STATUS, bytes([Status.OK]))]
+        attrs = [*status_attr, *header, _attr(AttrId.R_PROTOCOL_KEY, pr)]
         if b.version is not None:
             attrs.append(_attr(AttrId.PROTOCOL_VERSION, bytes([b.version])))
         clear = [_attr(AttrId.R_NONCE, r_nonce), _attr(AttrId.I_NONCE, echo),

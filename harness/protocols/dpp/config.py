@@ -77,6 +77,19 @@ class ConfigQuirks:
     sign_with_wrong_key: bool = False
     ignore_curve: bool = False  # sign with a P-256 C-sign key whatever was agreed
     skip_connector_check: bool = False  # enrollee installs a connector that does not verify
+    # enrollee
+    skip_e_nonce_check: bool = False
+    result_ok_always: bool = False  # a Configuration Result OK even after rejecting
+    no_config_request: bool = False  # stops after authentication
+    no_config_result: bool = False  # never sends the R2 Configuration Result
+    attrs_without_netrole: bool = False
+    # configurator
+    wrong_e_nonce_echo: bool = False
+    object_without_ssid: bool = False  # no "discovery" object
+    connector_other_key: bool = False  # netAccessKey of a key the enrollee never used
+    netrole_ap: bool = False  # the connector's group netRole is "ap" whatever was asked
+    answers_bad_request: bool = False  # configures although the request did not unwrap
+    connector_alg_mismatch: bool = False  # JWS alg ES384 over a P-256 C-sign key
 
 
 @dataclass
@@ -89,6 +102,7 @@ class Received:
     send_conn_status: bool = False
     connector_payload: dict | None = None
     connector_error: str | None = None
+    object_errors: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- enrollee
@@ -109,6 +123,8 @@ class EnrolleeConfig:
         self.e_nonce = os.urandom(curve.nonce_len)
         attrib = self.behaviour.config_attributes or conn.config_request_json(
             self.name, self.behaviour.net_role)
+        if self.quirks.attrs_without_netrole:
+            attrib = json.dumps({"name": self.name, "wi-fi_tech": "infra"}).encode()
         clear = encode_attrs([Attr(AttrId.ENROLLEE_NONCE, self.e_nonce),
                               Attr(AttrId.CONFIG_ATTRIBUTES_OBJECT, attrib)])
         wrapped = crypto.wrap(self.keys.ke, clear, [])
@@ -139,7 +155,8 @@ class EnrolleeConfig:
             inner = _attrs(crypto.unwrap(self.keys.ke, wrapped, [ad]))
         except crypto.DppCryptoError as exc:
             raise AuthFailure(f"the configuration response does not unwrap: {exc}") from None
-        if _find(inner, AttrId.ENROLLEE_NONCE) != self.e_nonce:
+        if _find(inner, AttrId.ENROLLEE_NONCE) != self.e_nonce and \
+                not self.quirks.skip_e_nonce_check:
             raise AuthFailure("the configuration response does not echo our E-nonce")
         got = Received(status[0], send_conn_status=_find(inner, AttrId.SEND_CONN_STATUS)
                        is not None)  # fmt: skip
@@ -150,7 +167,8 @@ class EnrolleeConfig:
             try:
                 obj = conn.parse_config_object(attr.value)
             except (DppCodecError, crypto.DppCryptoError) as exc:
-                raise AuthFailure(f"a configuration object does not parse: {exc}") from None
+                got.object_errors.append(f"a configuration object does not parse: {exc}")
+                continue
             got.objects.append(obj)
             if obj.connector and obj.csign:
                 self._check_connector(obj, got)
@@ -220,6 +238,10 @@ class ConfiguratorConfig:
         try:
             inner = _attrs(crypto.unwrap(self.keys.ke, wrapped, []))
         except crypto.DppCryptoError as exc:
+            if self.quirks.answers_bad_request:  # the mutant configures anyway
+                self.e_nonce = os.urandom(crypto.CURVES[self.keys.curve].nonce_len)
+                self.request_attributes = {"netRole": "sta"}
+                return self._response()
             raise AuthFailure(f"the configuration request does not unwrap: {exc}") from None
         e_nonce = _find(inner, AttrId.ENROLLEE_NONCE)
         curve = crypto.CURVES[self.keys.curve]
@@ -238,8 +260,8 @@ class ConfiguratorConfig:
     def _response(self) -> bytes:
         b = self.behaviour
         status = b.status if b.status is not None else Status.OK
-        clear = [Attr(AttrId.ENROLLEE_NONCE, _flip(self.e_nonce) if b.wrong_e_nonce
-                      else self.e_nonce)]  # fmt: skip
+        wrong = b.wrong_e_nonce or self.quirks.wrong_e_nonce_echo
+        clear = [Attr(AttrId.ENROLLEE_NONCE, _flip(self.e_nonce) if wrong else self.e_nonce)]
         if status == Status.OK:
             clear.append(Attr(AttrId.CONFIGURATION_OBJECT, self.config_object()))
         head = encode_attrs([Attr(AttrId.STATUS, bytes([status]))])
@@ -252,7 +274,10 @@ class ConfiguratorConfig:
 
     def config_object(self) -> bytes:
         c, b = self.configurator, self.behaviour
+        q = self.quirks
         net_role = str((self.request_attributes or {}).get("netRole", "sta"))
+        if q.netrole_ap:
+            net_role = "ap"
         obj = conn.ConfigObject(wifi_tech="infra", ssid=c.ssid, akm=c.akm,
                                 passphrase=c.passphrase, psk_hex=None, connector=None,
                                 csign=None, pp_key=None, raw={})  # fmt: skip
@@ -262,10 +287,18 @@ class ConfiguratorConfig:
                 signer = crypto.generate_key(crypto.curve_of(c.csign))
             peer_key = b.net_access_key or self.keys.peer_protocol_key
             assert peer_key is not None  # set by a completed authentication
+            if q.connector_other_key:
+                peer_key = crypto.generate_key(crypto.curve_of(peer_key)).public_key()
+            alg = "ES384" if q.connector_alg_mismatch else None
             obj.connector = conn.make_connector(signer, peer_key, net_role=net_role,
-                                                expiry=c.expiry)  # fmt: skip
+                                                expiry=c.expiry, alg=alg)  # fmt: skip
             obj.csign = conn.jwk_of(c.csign.public_key(), conn.csign_kid(c.csign.public_key()))
-        return conn.config_object_json(obj)
+        data = conn.config_object_json(obj)
+        if q.object_without_ssid:
+            tree = json.loads(data)
+            tree.pop("discovery", None)
+            data = json.dumps(tree).encode()
+        return data
 
     def on_result(self, frame: DppFrame) -> int:
         """The enrollee's Configuration Result status; AuthFailure if it is not valid."""

@@ -31,6 +31,7 @@ from harness.protocols.dpp.gas import decode_gas, is_gas
 from harness.protocols.dpp.transport import Link, LinkClosed
 
 DEFAULT_TIMEOUT = 5.0
+AFTER_STATUS_WAIT = 1.5  # seconds a tester listens after answering a failure status
 
 
 class Outcome:
@@ -207,7 +208,12 @@ def run_initiator(link: Link, initiator: Initiator, side: ConfigSide,
         response = run.frame("an Authentication Response")
         # A response that does not verify ends the exchange; the tester sends no
         # failure Confirm (optional in DPP) so the DUT's own handling stays visible.
-        confirm = initiator.on_response(response)
+        try:
+            confirm = initiator.on_response(response)
+        except AuthFailure:
+            if initiator.quirks.confirm_whatever:
+                run.send(encode_frame(initiator.forged_confirm()))
+            raise
         run.ex.keys = initiator.keys
         run.send(encode_frame(confirm))
         return _configure(run, initiator.keys, initiator.role, side, initiator.peer_version)
@@ -233,6 +239,7 @@ def run_responder(link: Link, responder: Responder, side: ConfigSide,
         run.send(encode_frame(response))
         status = response.get(AttrId.STATUS)
         if status and status[0] != Status.OK:
+            _drain(run, AFTER_STATUS_WAIT)  # an initiator must not go on: record it if it does
             return Outcome.PEER_STATUS, f"the tester answered status {status[0]}"
         responder.on_confirm(run.frame("an Authentication Confirm"))
         run.ex.keys = responder.keys
@@ -241,19 +248,40 @@ def run_responder(link: Link, responder: Responder, side: ConfigSide,
     return _finish(run, body)
 
 
+def _drain(run: _Run, wait: float) -> None:
+    """Record what the DUT still sends within `wait` (until it stops or closes)."""
+    run.timeout = wait
+    try:
+        while True:
+            run.recv("nothing more")
+    except _End:
+        return
+
+
 def _configure(run: _Run, keys: AuthKeys | None, role: AuthRole, side: ConfigSide,
                peer_version: int | None) -> tuple[str, str]:
     assert keys is not None  # authentication succeeded
     if side.skip:
         return Outcome.AUTHENTICATED, "authentication completed; configuration skipped"
     if AuthRole(role) == AuthRole.ENROLLEE:
-        enrollee = EnrolleeConfig(keys, behaviour=side.behaviour, quirks=side.quirks)
+        q = side.quirks
+        if q.no_config_request:
+            return Outcome.AUTHENTICATED, "authentication completed; no configuration asked"
+        enrollee = EnrolleeConfig(keys, behaviour=side.behaviour, quirks=q)
         run.send(enrollee.request())
         run.ex.e_nonce = enrollee.e_nonce
-        got = enrollee.on_response(run.recv("a Configuration Response"))
+        r2 = side.send_result and not q.no_config_result and (peer_version or 1) >= 2
+        try:
+            got = enrollee.on_response(run.recv("a Configuration Response"))
+        except AuthFailure:
+            if r2 and q.result_ok_always:
+                run.send(encode_frame(enrollee.result(Status.OK)))
+            raise
         run.ex.received = got
-        if side.send_result and (peer_version or 1) >= 2:
-            ok = got.status == Status.OK and got.connector_error is None
+        if r2:
+            ok = got.status == Status.OK and got.connector_error is None and got.objects
+            if q.result_ok_always:
+                ok = True
             run.send(encode_frame(enrollee.result(Status.OK if ok else Status.CONFIG_REJECTED)))
         if got.status != Status.OK:
             return Outcome.PEER_STATUS, f"the configurator answered status {got.status}"

@@ -8,6 +8,7 @@ a daemon thread, as a device's DPP stack would run beside its control interface.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import socket
@@ -46,7 +47,7 @@ class ReferenceDppDevice:
     def __init__(self, mutant: str | None = None, node: Node | None = None):
         self.mutant = mutant
         self.node = node
-        self.auth_quirks, self.config_quirks = quirks_of(mutant)
+        self.auth_quirks, self.config_quirks, self.device_quirks = quirks_of(mutant)
         self.own: Bootstrap | None = None
         self.events: list[str] = []
         self.installed: dict[str, object] | None = None
@@ -64,7 +65,13 @@ class ReferenceDppDevice:
 
     def bootstrap(self, curve: str = "P-256") -> str:
         self.own = Bootstrap.generate(crypto.CURVES[curve])
-        return make_uri(BootstrapInfo(key_der=self.own.spki(), channels=[(81, 1)],
+        key_der = self.own.spki()
+        if self.device_quirks.bad_uri_key:  # secp256k1: a curve DPP does not define
+            other = ec.generate_private_key(ec.SECP256K1()).public_key()
+            key_der = other.public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+            return "DPP:V:2;K:" + base64.b64encode(key_der).decode() + ";;"
+        return make_uri(BootstrapInfo(key_der=key_der, channels=[(81, 1)],
                                       mac=None, info=None, version=2, host=None))  # fmt: skip
 
     def listen(self, params: dict[str, str]) -> None:
@@ -95,7 +102,7 @@ class ReferenceDppDevice:
         else:
             with self._placed():
                 sock = socket.create_connection(address, timeout=EXCHANGE_TIMEOUT)
-            link = TcpLink(sock)
+            link = TcpLink(sock, self.device_quirks.tcp_category_octet)
         role = AuthRole(params.get("role", "enrollee"))
         initiator = Initiator(conn_public(peer), role, own=self.own if params.get("mutual") == "1"
                               else None, quirks=self.auth_quirks)  # fmt: skip
@@ -174,12 +181,15 @@ class ReferenceDppDevice:
             client.settimeout(None)
             responder = Responder(own, role, peer=conn_public(peer) if peer else None,
                                   quirks=self.auth_quirks)  # fmt: skip
-            link = TcpLink(client)
+            link = TcpLink(client, self.device_quirks.tcp_category_octet)
             try:
-                self._record(run_responder(link, responder, self._side(role, params),
-                                           EXCHANGE_TIMEOUT), role, generation)  # fmt: skip
+                ex = run_responder(link, responder, self._side(role, params), EXCHANGE_TIMEOUT)
             finally:
                 link.close()
+            self._record(ex, role, generation)
+            if ex.outcome == Outcome.GARBAGE and self.device_quirks.dies_on_garbage:
+                self._close_listener()
+                return
 
     def _air_loop(self, radio: UdpRadio, own: Bootstrap, params: dict[str, str],
                   generation: int) -> None:
@@ -191,8 +201,10 @@ class ReferenceDppDevice:
             link = AirLink(share, params.get("dut_mac") or OWN_MAC)  # type: ignore[arg-type]
             responder = Responder(own, role, peer=conn_public(peer) if peer else None,
                                   quirks=self.auth_quirks)  # fmt: skip
-            self._record(run_responder(link, responder, self._side(role, params),
-                                       EXCHANGE_TIMEOUT), role, generation)  # fmt: skip
+            ex = run_responder(link, responder, self._side(role, params), EXCHANGE_TIMEOUT)
+            self._record(ex, role, generation)
+            if ex.outcome == Outcome.GARBAGE and self.device_quirks.dies_on_garbage:
+                self._close_listener()
 
         RadioMux(radio, session, self._stop).run()
 
@@ -215,8 +227,12 @@ class ReferenceDppDevice:
         if ex.outcome != Outcome.CONFIGURED and not (
                 bad_connector and self.config_quirks.skip_connector_check):
             return
+        if self.device_quirks.forgets_config:
+            return
         obj = got.objects[0]
         own_key = ex.keys.own_protocol_key if ex.keys else None
+        if own_key is not None and self.device_quirks.reports_wrong_nak:
+            own_key = crypto.generate_key(crypto.curve_of(own_key))
         with self._lock:
             self.installed = {
                 "ssid": obj.ssid, "akm": obj.akm, "connector": obj.connector,

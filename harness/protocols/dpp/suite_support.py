@@ -14,7 +14,7 @@ from harness.protocols.dpp.config import Configurator
 from harness.protocols.dpp.exchange import ConfigSide, Exchange, Outcome
 from harness.protocols.dpp.testbed import DppBed
 from harness.protocols.dpp.uri import BootstrapInfo
-from harness.verdicts import Inconclusive
+from harness.verdicts import Inconclusive, fail
 
 # A network the tester configurator provisions, and what a configurator DUT is told to give.
 SSID = "onboardcheck-dpp"
@@ -39,15 +39,24 @@ def dut_key(info: BootstrapInfo) -> crypto.ec.EllipticCurvePublicKey:
     return crypto.public_from_spki(info.key_der)
 
 
+def decodable(ex: Exchange) -> Exchange:
+    """Only the tests of framing and of the response itself judge messages that do not
+    decode as DPP; for the others there is nothing to judge."""
+    if ex.outcome == Outcome.GARBAGE:
+        raise Inconclusive(f"the DUT's messages do not decode as DPP frames: {ex.summary()}")
+    return ex
+
+
 def to_responder(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None = None,
                  side: ConfigSide | None = None, mutual: Bootstrap | None = None,
-                 curve: str = "P-256") -> Arranged:  # fmt: skip
+                 curve: str = "P-256", judge_garbage: bool = False) -> Arranged:  # fmt: skip
     """The DUT listens as responder; the tester initiates once (behaving as told)."""
     info = bed.dut_uri(curve)
     bed.dut_listens(dut_role, peer=mutual, **(DUT_CONF if dut_role == "configurator" else {}))
     initiator = Initiator(dut_key(info), tester_role(dut_role), own=mutual,
                           behaviour=behaviour or AuthBehaviour())  # fmt: skip
-    return Arranged(info, bed.to_dut(initiator, side or ConfigSide(skip=True)))
+    ex = bed.to_dut(initiator, side or ConfigSide(skip=True))
+    return Arranged(info, ex if judge_garbage else decodable(ex))
 
 
 def again(bed: DppBed, arranged: Arranged, dut_role: str, mutual: Bootstrap | None = None
@@ -70,7 +79,7 @@ def alive_after_silence(bed: DppBed, arranged: Arranged, dut_role: str) -> Excha
 
 def from_initiator(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None = None,
                    side: ConfigSide | None = None, curve: str = "P-256",
-                   mutual: bool = False) -> Arranged:  # fmt: skip
+                   mutual: bool = False, judge_garbage: bool = False) -> Arranged:  # fmt: skip
     """The DUT initiates to the tester responder (whose URI it is given)."""
     own = Bootstrap.generate(crypto.CURVES[curve])
     responder = Responder(own, tester_role(dut_role), behaviour=behaviour or AuthBehaviour())
@@ -85,12 +94,24 @@ def from_initiator(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None =
                            f"{action.stderr.strip()[:300]}")  # fmt: skip
     if ex is None:
         raise Inconclusive("the DUT did not connect to the tester responder after initiate")
-    return Arranged(None, ex, action)
+    return Arranged(None, ex if judge_garbage else decodable(ex), action)
+
+
+def judge_by_reason(ex: Exchange, req: str, about: str, frames: list[str]) -> None:
+    """Pass when the exchange authenticated; fail when the tester refused the DUT's
+    message for `about` (e.g. "R-auth"); inconclusive when it stopped for another
+    reason, which the requirement does not cover (another test judges that)."""
+    if ex.outcome in (Outcome.AUTHENTICATED, Outcome.CONFIGURED):
+        return
+    if about in ex.reason:
+        fail(f"{ex.reason}: {ex.summary()}", req, frames=frames)
+    raise Inconclusive(f"the exchange stopped before {about} could be judged: {ex.summary()}")
 
 
 def dut_frames(bed: DppBed, cursor: PacketCursor, subtype: int) -> list[Frame]:
     """The DPP frames of `subtype` the DUT sent, as tshark decoded them."""
-    return cursor.all(f"dpp.public_action.subtype == {subtype} && {bed.dut_filter()}")
+    return cursor.all(lambda f: f.get("dpp.public_action.subtype") == str(subtype)
+                      and bed.sent_by_dut(f))
 
 
 def with_dut_in_role(bed: DppBed, dut_role: str, ics: dict[str, object],

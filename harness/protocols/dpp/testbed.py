@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.backends import TestNetwork
-from harness.capture import CaptureSession, PacketCursor, decode
+from harness.capture import CaptureSession, Frame, PacketCursor, decode
 from harness.control import ActionResult, Controller
 from harness.errors import ControlError, DecodeError
 from harness.evidence import EvidenceDir
@@ -232,19 +232,17 @@ class DppBed:
         finally:
             link.close()
 
-    def dut_filter(self) -> str:
-        """The display filter of the frames the DUT sent."""
+    def sent_by_dut(self, frame: Frame) -> bool:
+        """Whether the DUT sent `frame` (read from the decoded fields: no tshark pass)."""
         if self.link == "80211":
-            return f"wlan.sa == {DUT_MAC}"
-        ports = " ".join(str(p) for p in sorted(self.dut_side_ports))
-        where = "tcp.srcport" if self.dut_is_server else "tcp.dstport"
-        return f"{where} in {{{ports}}}"
+            return frame.get("wlan.sa") == DUT_MAC
+        port = frame.sport if self.dut_is_server else frame.dport
+        return port in self.dut_side_ports
 
-    def gas_filter(self, action: int) -> str:
-        """The display filter of GAS frames of `action` (10: initial request, 11: response)."""
-        if self.link == "80211":
-            return f"wlan.fixed.publicact == {action}"
-        return f"dpp.tcp.action_type == {action}"
+    def gas(self, action: int) -> Callable[[Frame], bool]:
+        """A frame filter for GAS frames of `action` (10: initial request, 11: response)."""
+        name = "wlan.fixed.publicact" if self.link == "80211" else "dpp.tcp.action_type"
+        return lambda frame: _int(frame.get(name)) == action
 
     def _relay(self, host: str, port: int) -> int:
         found = self.capture.relay((host, port))
@@ -305,3 +303,10 @@ def _json_object(text: str) -> dict[str, object] | None:
     except ValueError:
         return None
     return found if isinstance(found, dict) else None
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text, 0) if text else None
+    except ValueError:
+        return None

@@ -36,12 +36,16 @@ class Link(Protocol):
 
 
 class TcpLink:
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, category_octet: bool = False):
         self.sock = sock
         self.reader = PduReader(sock)
         self.peer = _peer(sock)
+        # True only in a mutant: it keeps the 802.11 Category octet DPP over TCP drops.
+        self.category_octet = category_octet
 
     def send(self, payload: bytes) -> None:
+        if self.category_octet:
+            payload = b"\x04" + payload
         try:
             self.sock.sendall(pdu(payload))
         except OSError as exc:
