@@ -95,6 +95,7 @@ class RunOptions:
     backend: str = "loopback"
     gate: str = "MUST,MUST NOT"
     keyword: str | None = None
+    requirements: list[str] = field(default_factory=list)  # only their tests
     allow_inconclusive: bool = False
     verbose: bool = False
 
@@ -132,6 +133,8 @@ def run_campaign(opts: RunOptions, console: Console | None = None) -> int:
         args.append("--allow-inconclusive")
     if opts.keyword:
         args += ["-k", opts.keyword]
+    for req in opts.requirements:
+        args += ["--requirement", req]
     plugins: list[Any] = [VerdictEcho(console)]
     if not opts.verbose:
         args += ["-p", "no:terminal"]

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-inconclusive", action="store_true",
                      help="inconclusive gated requirements do not fail the gate")  # fmt: skip
     run.add_argument("-k", dest="keyword", help="only tests matching this pytest expression")
+    run.add_argument("-r", "--requirement", action="append", default=[], metavar="ID",
+                     help="only the tests bound to this requirement (repeatable)")
     run.add_argument("-v", "--verbose", action="store_true", help="pytest's own output")
 
     rep = sub.add_parser("report", help="re-render the reports of a campaign folder")
@@ -161,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 backend=args.backend,
                 gate=args.gate,
                 keyword=args.keyword,
+                requirements=args.requirement,
                 allow_inconclusive=args.allow_inconclusive,
                 verbose=args.verbose,
             )

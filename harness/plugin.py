@@ -51,6 +51,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(docs/backends.md)",
     )
     group.addoption(
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only the tests bound to this requirement id (repeatable)",
+    )
+    group.addoption(
         "--allow-inconclusive",
         action="store_true",
         help="let inconclusive gated requirements pass the gate (default: they fail it)",
@@ -133,10 +140,12 @@ def pytest_collection_modifyitems(
             "suite tests must be bound to requirements:\n  " + "\n  ".join(problems)
         )
 
+    wanted = set(config.getoption("--requirement") or ())
     keep, drop = [], []
     for item in items:
         role = _dut_role(item) if _suite_protocol(item) else None
-        if role is None or campaign.dut_has_role(*role):
+        chosen = not wanted or not _suite_protocol(item) or wanted & set(_requirement_ids(item))
+        if chosen and (role is None or campaign.dut_has_role(*role)):
             keep.append(item)
         else:
             drop.append(item)

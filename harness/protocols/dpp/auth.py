@@ -97,6 +97,7 @@ class AuthBehaviour:
     capabilities: int | None = None  # I-/R-capabilities override
     status: int | None = None  # responder: answer this status instead of OK
     version: int | None = DPP_VERSION  # Protocol Version attribute (None: omit)
+    confirm_instead: bool = False  # responder: answers a request with a Confirm frame
 
 
 @dataclass
@@ -121,6 +122,7 @@ class AuthQuirks:
     omit_status: bool = False  # responder: no DPP Status attribute in its response
     request_wrong_r_hash: bool = False  # initiator: an R-bootstrap hash of no known key
     confirm_whatever: bool = False  # initiator: confirms OK whatever failed in the response
+    answer_unexpected: bool = False  # responder: answers any frame with a failure status
 
 
 @dataclass
@@ -375,6 +377,21 @@ class Responder:
     @property
     def curve(self) -> crypto.Curve:
         return self.own.curve
+
+    def out_of_state(self) -> DppFrame:
+        """A well-formed Authentication Confirm for no exchange: status OK, the hash of
+        the key it is sent to, wrapped data nobody can unwrap (a state-machine probe)."""
+        return DppFrame(FrameType.AUTH_CONF, [
+            _attr(AttrId.STATUS, bytes([Status.OK])),
+            _attr(AttrId.R_BOOTSTRAP_KEY_HASH, self.own.hash),
+            _attr(AttrId.WRAPPED_DATA, os.urandom(4 + self.curve.hash_len + 16))])
+
+    def failure_status(self) -> DppFrame:
+        """An Authentication Response carrying STATUS_AUTH_FAILURE and nothing else (what
+        a mutant answers to frames it should have discarded)."""
+        return DppFrame(FrameType.AUTH_RESP, [
+            _attr(AttrId.STATUS, bytes([Status.AUTH_FAILURE])),
+            _attr(AttrId.R_BOOTSTRAP_KEY_HASH, self.own.hash)])
 
     def matches(self, frame: DppFrame) -> bool:
         """Whether the request is for our bootstrapping key (else: stay silent)."""

@@ -231,11 +231,17 @@ def run_responder(link: Link, responder: Responder, side: ConfigSide,
             if request.frame_type == FrameType.AUTH_REQ and (
                     responder.matches(request) or responder.quirks.accept_unknown_r_hash):
                 break
+            if responder.quirks.answer_unexpected:
+                run.send(encode_frame(responder.failure_status()))
             if request.frame_type != FrameType.AUTH_REQ:
                 raise _End(Outcome.REJECTED, f"frame type {request.frame_type} before any "
                                              "Authentication Request")  # fmt: skip
             raise _End(Outcome.REJECTED, "an Authentication Request for another bootstrapping key")
         response = responder.on_request(request)
+        if responder.behaviour.confirm_instead:  # a frame the initiator must discard
+            run.send(encode_frame(responder.out_of_state()))
+            _drain(run, AFTER_STATUS_WAIT)
+            return Outcome.PEER_STATUS, "the tester answered with an Authentication Confirm"
         run.send(encode_frame(response))
         status = response.get(AttrId.STATUS)
         if status and status[0] != Status.OK:

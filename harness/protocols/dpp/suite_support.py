@@ -24,7 +24,7 @@ DUT_CONF = {"ssid": SSID, "akm": "dpp", "passphrase": ""}
 AUTH_REQ, AUTH_RESP, AUTH_CONF, CONF_RESULT = 0, 1, 2, 11
 
 
-def tester_role(dut_role: str) -> AuthRole:
+def counterpart_role(dut_role: str) -> AuthRole:
     return AuthRole.ENROLLEE if dut_role == "configurator" else AuthRole.CONFIGURATOR
 
 
@@ -53,7 +53,7 @@ def to_responder(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None = N
     """The DUT listens as responder; the tester initiates once (behaving as told)."""
     info = bed.dut_uri(curve)
     bed.dut_listens(dut_role, peer=mutual, **(DUT_CONF if dut_role == "configurator" else {}))
-    initiator = Initiator(dut_key(info), tester_role(dut_role), own=mutual,
+    initiator = Initiator(dut_key(info), counterpart_role(dut_role), own=mutual,
                           behaviour=behaviour or AuthBehaviour())  # fmt: skip
     ex = bed.to_dut(initiator, side or ConfigSide(skip=True))
     return Arranged(info, ex if judge_garbage else decodable(ex))
@@ -63,7 +63,7 @@ def again(bed: DppBed, arranged: Arranged, dut_role: str, mutual: Bootstrap | No
           ) -> Exchange:  # fmt: skip
     """A second, spec-exact exchange with the listening DUT."""
     assert arranged.info is not None
-    initiator = Initiator(dut_key(arranged.info), tester_role(dut_role), own=mutual)
+    initiator = Initiator(dut_key(arranged.info), counterpart_role(dut_role), own=mutual)
     return bed.to_dut(initiator, ConfigSide(skip=True))
 
 
@@ -82,10 +82,10 @@ def from_initiator(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None =
                    mutual: bool = False, judge_garbage: bool = False) -> Arranged:  # fmt: skip
     """The DUT initiates to the tester responder (whose URI it is given)."""
     own = Bootstrap.generate(crypto.CURVES[curve])
-    responder = Responder(own, tester_role(dut_role), behaviour=behaviour or AuthBehaviour())
+    responder = Responder(own, counterpart_role(dut_role), behaviour=behaviour or AuthBehaviour())
     if side is None:
         side = ConfigSide(skip=True)
-    if tester_role(dut_role) == AuthRole.CONFIGURATOR and side.configurator is None:
+    if counterpart_role(dut_role) == AuthRole.CONFIGURATOR and side.configurator is None:
         side.configurator = Configurator.generate(curve, ssid=SSID)
     conf = DUT_CONF if dut_role == "configurator" else {}
     action, ex = bed.from_dut(responder, side, mutual=mutual, **conf)

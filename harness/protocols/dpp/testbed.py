@@ -28,6 +28,7 @@ from harness.errors import ControlError, DecodeError
 from harness.evidence import EvidenceDir
 from harness.medium import AirRecorder, UdpRadio
 from harness.protocols.dpp.auth import AuthRole, Bootstrap, Initiator, Responder
+from harness.protocols.dpp.config import Configurator
 from harness.protocols.dpp.errors import DppCodecError
 from harness.protocols.dpp.exchange import ConfigSide, Exchange, run_initiator, run_responder
 from harness.protocols.dpp.radiotap import write_pcapng
@@ -35,9 +36,12 @@ from harness.protocols.dpp.transport import AirLink, TcpLink
 from harness.protocols.dpp.uri import BootstrapInfo, make_uri, parse_uri
 from harness.verdicts import Inconclusive
 
-EXCHANGE_TIMEOUT = 6.0  # seconds the tester waits for each DUT message
+EXCHANGE_TIMEOUT = 6.0  # seconds the tester waits for each DUT message over TCP
+# On the virtual medium a frame arrives within milliseconds or not at all (nothing is
+# retransmitted): a shorter wait tells silence apart just as well.
+AIR_TIMEOUT = 3.0
 ACCEPT_TIMEOUT = 8.0  # for the DUT's connection after its initiate action
-RECEIVED_WAIT = 3.0  # for the DUT to report a configuration it installs
+RECEIVED_WAIT = 1.5  # for the DUT to report a configuration it installs
 _URI = re.compile(r"DPP:\S*;;")
 PCAP = "capture.pcapng"
 # Locally administered addresses of the two radios on the virtual 802.11 medium.
@@ -82,6 +86,9 @@ class DppBed:
         self.link = "80211" if answers.get("DPP-80211") and not answers.get("DPP-TCP") \
             else "tcp"
         self.air = AirRecorder()
+        self.timeout = AIR_TIMEOUT if self.link == "80211" else EXCHANGE_TIMEOUT
+        # The tester configurator of a configuration test: what the DUT must install.
+        self.tester_configurator: Configurator | None = None
 
     # -- the DUT -------------------------------------------------------------------------------
 
@@ -172,7 +179,7 @@ class DppBed:
         """One exchange with the tester as initiator, on a new connection to the DUT."""
         link = self.connect_to_dut()
         try:
-            ex = run_initiator(link, initiator, side or ConfigSide(), EXCHANGE_TIMEOUT)
+            ex = run_initiator(link, initiator, side or ConfigSide(), self.timeout)
         finally:
             link.close()
         return self._keep(ex)
@@ -217,17 +224,18 @@ class DppBed:
     def _from_dut_air(self, responder: Responder, side: ConfigSide | None, mutual: bool,
                       **conf: str) -> tuple[ActionResult, Exchange | None]:  # fmt: skip
         self.dut_is_server = False
-        radio = UdpRadio.bind(self.peer_node.ipv4, self.peer_port, None, self.air,
-                              self.peer_node.inside)  # fmt: skip
+        # A new port per attempt: a late frame of an earlier exchange (sent to the old
+        # port) must not be taken for the first frame of this one.
+        radio = UdpRadio.bind(self.peer_node.ipv4, 0, None, self.air, self.peer_node.inside)
         link = AirLink(radio, PEER_MAC)
         try:
             result = self.run("initiate", role=str(_other(responder.role)),
                               peer_uri=uri_of(responder.own), peer_host=self.peer_node.ipv4,
-                              peer_port=str(self.peer_port), mutual="1" if mutual else "0",
+                              peer_port=str(radio.address[1]), mutual="1" if mutual else "0",
                               **conf)  # fmt: skip
             if not result.ok:
                 return result, None
-            ex = run_responder(link, responder, side or ConfigSide(), EXCHANGE_TIMEOUT)
+            ex = run_responder(link, responder, side or ConfigSide(), self.timeout)
             return result, self._keep(ex)
         finally:
             link.close()

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from harness.campaign_state import KnowledgeLog
-from harness.protocols.dpp import crypto
+from harness.protocols.dpp import connector, crypto
 from harness.protocols.dpp.config import ConfigBehaviour, Configurator
 from harness.protocols.dpp.exchange import ConfigSide, Exchange
 from harness.protocols.dpp.suite_support import SSID, with_dut_in_role
@@ -22,8 +22,9 @@ pytestmark = pytest.mark.dut_role("dpp", "enrollee")
 
 def _configure(bed: DppBed, ics: dict[str, object], ssid: str = SSID,
                behaviour: ConfigBehaviour | None = None) -> Exchange:  # fmt: skip
-    side = ConfigSide(configurator=Configurator.generate("P-256", ssid=ssid),
-                      behaviour=behaviour or ConfigBehaviour())  # fmt: skip
+    configurator = Configurator.generate("P-256", ssid=ssid)
+    bed.tester_configurator = configurator
+    side = ConfigSide(configurator=configurator, behaviour=behaviour or ConfigBehaviour())
     return with_dut_in_role(bed, "enrollee", ics, side)
 
 
@@ -78,6 +79,16 @@ def test_installs_configuration(dpp_bed: DppBed, dpp_ics: dict[str, object],
     check(got.get("connector"), "no connector installed", "DPP-6.4.3-MUST-04")
     knowledge.record("connector", "pass", str(got.get("connector"))[:60] + "...")
     check(got.get("c_sign_key"), "no C-sign key installed", "DPP-6.4.3-MUST-04")
+    assert dpp_bed.tester_configurator is not None
+    sent = dpp_bed.tester_configurator.csign.public_key()
+    check(str(got.get("c_sign_key")).lower() == crypto.spki_der(sent).hex(),
+          "the installed C-sign key is not the configurator's", "DPP-6.4.3-MUST-04")
+    try:
+        connector.verify_connector(str(got.get("connector")), sent)
+    except crypto.DppCryptoError as exc:
+        fail(f"the installed connector does not verify with the C-sign key: {exc}",
+             "DPP-6.4.3-MUST-04")
+    knowledge.record("c-sign-key", "pass", "the configurator's; the connector verifies with it")
     nak = got.get("net_access_key")
     if not nak or ex.keys is None or ex.keys.peer_protocol_key is None:
         inconclusive(f"no netAccessKey to compare (reported {bool(nak)})")
