@@ -198,10 +198,10 @@ def check_capture(path: Path, port: int) -> None:
     assert not any(malformed for _, malformed in frames), frames
 
 
-@pytest.mark.parametrize(("curve", "mutual"), CASES)
-def test_enrollee_initiates_to_listening_configurator(
-    duts: tuple[Dut, Dut], tmp_path: Path, curve: str, mutual: bool
-) -> None:
+def check_exchange(duts: tuple[Dut, Dut], tmp_path: Path, curve: str, mutual: bool,
+                   configurator_listens: bool) -> None:  # fmt: skip
+    """One DUT listens, the other initiates to it over TCP with the listener's URI; the
+    enrollee gets its configuration and the capture holds the whole exchange."""
     why = capture_unavailable()
     if why:
         pytest.skip(why)
@@ -209,48 +209,40 @@ def test_enrollee_initiates_to_listening_configurator(
     conf_uri = configurator.act("bootstrap", curve=curve).strip()
     enr_uri = enrollee.act("bootstrap", curve=curve).strip()
     assert conf_uri.startswith("DPP:") and conf_uri.endswith(";;")
+    listener, initiator = (configurator, enrollee) if configurator_listens \
+        else (enrollee, configurator)
+    listen_conf, init_conf = (CONFIG, {}) if configurator_listens else ({}, CONFIG)
     port = free_port()
-    listen = {"role": "configurator", "dut_port": str(port), **CONFIG}
+    listen = {"role": "configurator" if configurator_listens else "enrollee",
+              "dut_port": str(port), **listen_conf}
     if mutual:
-        listen["peer_uri"] = enr_uri
-    configurator.act("listen", **listen)
+        listen["peer_uri"] = enr_uri if configurator_listens else conf_uri
+    listener.act("listen", **listen)
     pcap = tmp_path / "dpp.pcapng"
     with capture(pcap, port):
-        enrollee.act("initiate", role="enrollee", peer_uri=conf_uri,
-                     peer_host="127.0.0.1", peer_port=str(port))  # fmt: skip
+        initiator.act("initiate", role="enrollee" if configurator_listens else "configurator",
+                      peer_uri=conf_uri if configurator_listens else enr_uri,
+                      peer_host="127.0.0.1", peer_port=str(port), **init_conf)  # fmt: skip
         got = wait_received(enrollee)
         wait_event(configurator, "DPP-CONF-SENT")
     check_configuration(got, curve)
-    assert f"DPP-AUTH-DIRECTION mutual={int(mutual)}" in got_events(enrollee)
-    assert "DPP-AUTH-SUCCESS init=0" in got_events(configurator)
+    assert f"DPP-AUTH-DIRECTION mutual={int(mutual)}" in got_events(initiator)
+    assert "DPP-AUTH-SUCCESS init=0" in got_events(listener)
     check_capture(pcap, port)
+
+
+@pytest.mark.parametrize(("curve", "mutual"), CASES)
+def test_enrollee_initiates_to_listening_configurator(
+    duts: tuple[Dut, Dut], tmp_path: Path, curve: str, mutual: bool
+) -> None:
+    check_exchange(duts, tmp_path, curve, mutual, configurator_listens=True)
 
 
 @pytest.mark.parametrize(("curve", "mutual"), CASES)
 def test_configurator_initiates_to_listening_enrollee(
     duts: tuple[Dut, Dut], tmp_path: Path, curve: str, mutual: bool
 ) -> None:
-    why = capture_unavailable()
-    if why:
-        pytest.skip(why)
-    enrollee, configurator = duts
-    conf_uri = configurator.act("bootstrap", curve=curve).strip()
-    enr_uri = enrollee.act("bootstrap", curve=curve).strip()
-    port = free_port()
-    listen = {"role": "enrollee", "dut_port": str(port)}
-    if mutual:
-        listen["peer_uri"] = conf_uri
-    enrollee.act("listen", **listen)
-    pcap = tmp_path / "dpp.pcapng"
-    with capture(pcap, port):
-        configurator.act("initiate", role="configurator", peer_uri=enr_uri,
-                         peer_host="127.0.0.1", peer_port=str(port), **CONFIG)  # fmt: skip
-        got = wait_received(enrollee)
-        wait_event(configurator, "DPP-CONF-SENT")
-    check_configuration(got, curve)
-    assert f"DPP-AUTH-DIRECTION mutual={int(mutual)}" in got_events(configurator)
-    assert "DPP-AUTH-SUCCESS init=0" in got_events(enrollee)
-    check_capture(pcap, port)
+    check_exchange(duts, tmp_path, curve, mutual, configurator_listens=False)
 
 
 def got_events(dut: Dut) -> list[str]:

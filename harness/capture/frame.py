@@ -30,6 +30,10 @@ class Frame:
         found = self.fields.get(name)
         return found[0] if found else default
 
+    def get_int(self, name: str) -> int | None:
+        """First value of field ``name`` as an integer (see ``as_int``)."""
+        return as_int(self.get(name))
+
     def values(self, name: str) -> list[str]:
         return list(self.fields.get(name, ()))
 
@@ -42,3 +46,14 @@ class Frame:
         src = f"{self.src}:{self.sport}" if self.sport is not None else self.src
         dst = f"{self.dst}:{self.dport}" if self.dport is not None else self.dst
         return f"{self.number}  {src} -> {dst}  {self.column or '?'}  {self.summary}".rstrip()
+
+
+def as_int(text: str | None) -> int | None:
+    """A field value as an integer (tshark writes decimal or 0x..); None when absent or
+    not a number."""
+    if not text:
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None

@@ -13,7 +13,13 @@ from harness.protocols.dpp import crypto
 from harness.protocols.dpp.attributes import AttrId, Status
 from harness.protocols.dpp.auth import AuthBehaviour
 from harness.protocols.dpp.exchange import Outcome
-from harness.protocols.dpp.suite_support import AUTH_CONF, AUTH_REQ, dut_frames, from_initiator
+from harness.protocols.dpp.suite_support import (
+    AUTH_CONF,
+    AUTH_REQ,
+    check_point,
+    dut_frames,
+    from_initiator,
+)
 from harness.protocols.dpp.testbed import DppBed
 from harness.verdicts import check, fail, inconclusive
 
@@ -64,11 +70,8 @@ def test_protocol_key_and_nonce(dpp_bed: DppBed, dut_role: str) -> None:
     frame = ex.frame("rx", "auth-req")
     check(frame is not None, f"no Authentication Request: {ex.summary()}", req)
     assert frame is not None
-    try:
-        crypto.point_from_xy(crypto.CURVES["P-256"], frame.get(AttrId.I_PROTOCOL_KEY) or b"")
-    except crypto.DppCryptoError as exc:
-        fail(f"the I-protocol key is not a P-256 point: {exc}", req,
-             frames=_lines(dpp_bed, AUTH_REQ))
+    check_point(crypto.CURVES["P-256"], frame.get(AttrId.I_PROTOCOL_KEY), "I-protocol key",
+                req, _lines(dpp_bed, AUTH_REQ))
     if ex.keys is None:
         inconclusive(f"the I-nonce is wrapped and the exchange did not get far enough to "
                      f"unwrap it: {ex.summary()}")

@@ -13,16 +13,20 @@ import pytest
 from harness.protocols.dpp import crypto
 from harness.protocols.dpp.attributes import AttrId, Status
 from harness.protocols.dpp.auth import AuthBehaviour, Bootstrap
-from harness.protocols.dpp.exchange import Outcome
+from harness.protocols.dpp.config import Configurator
+from harness.protocols.dpp.exchange import ConfigSide, Outcome
 from harness.protocols.dpp.suite_support import (
     AUTH_RESP,
+    DUT_CONF,
+    Arranged,
     again,
     alive_after_silence,
+    check_point,
     dut_frames,
-    dut_key,
     judge_by_reason,
     to_responder,
 )
+from harness.protocols.dpp.tcp import pdu
 from harness.protocols.dpp.testbed import DppBed
 from harness.verdicts import Inconclusive, check, fail, inconclusive
 
@@ -59,7 +63,7 @@ def test_response_hash_is_uri_key_hash(dpp_bed: DppBed, dut_role: str) -> None:
     frames = dut_frames(dpp_bed, dpp_bed.wire(), AUTH_RESP)
     check(frames, f"no Authentication Response ({got.exchange.summary()})", req)
     assert got.info is not None
-    want = crypto.bootstrap_key_hash(dut_key(got.info)).hex()
+    want = crypto.bootstrap_key_hash(got.info.public_key()).hex()
     seen = (frames[0].get("dpp.resp.hash") or "").replace(":", "").lower()
     check(seen == want, f"frame {frames[0].number}: R-bootstrap key hash {seen}, SHA-256 of "
           f"the URI's key is {want}", req, frames=[frames[0].line()])
@@ -89,27 +93,16 @@ def test_r_auth_verifies(dpp_bed: DppBed, dut_role: str) -> None:
 def test_protocol_key_on_curve(dpp_bed: DppBed, dut_role: str) -> None:
     """The responder's protocol key is a valid point on its bootstrapping key's curve."""
     req = "DPP-6.3.3-MUST-08"
-    ex = to_responder(dpp_bed, dut_role).exchange
-    assert ex is not None
+    got = to_responder(dpp_bed, dut_role)
+    ex = got.exchange
+    assert ex is not None and got.info is not None
     frame = ex.frame("rx", "auth-resp")
     check(frame is not None, f"no Authentication Response: {ex.summary()}", req)
     assert frame is not None
     point = frame.get(AttrId.R_PROTOCOL_KEY)
     check(point is not None, "no R-protocol key attribute", req, frames=_answered(dpp_bed, req))
-    curve = crypto.curve_of(dut_key(dpp_bed_info(dpp_bed, ex)))
-    try:
-        crypto.point_from_xy(curve, point or b"")
-    except crypto.DppCryptoError as exc:
-        fail(f"the R-protocol key is not a point of {curve.name}: {exc}", req,
-             frames=_answered(dpp_bed, req))
-
-
-def dpp_bed_info(bed: DppBed, ex: object) -> object:
-    from harness.protocols.dpp.uri import parse_uri
-
-    text = bed.dut_uri_text()
-    assert text is not None
-    return parse_uri(text)
+    curve = crypto.curve_of(got.info.public_key())  # the key of the URI this exchange used
+    check_point(curve, point, "R-protocol key", req, _answered(dpp_bed, req))
 
 
 @pytest.mark.parametrize(("probe", "what"), [
@@ -172,10 +165,7 @@ def test_wrong_i_auth_fails(dpp_bed: DppBed, dut_role: str) -> None:
     check(ex.outcome != Outcome.CONFIGURED, f"configuration completed: {ex.summary()}", req)
 
 
-def _configure_side(dut_role: str) -> object:
-    from harness.protocols.dpp.config import Configurator
-    from harness.protocols.dpp.exchange import ConfigSide
-
+def _configure_side(dut_role: str) -> ConfigSide:
     if dut_role == "configurator":
         return ConfigSide()
     return ConfigSide(configurator=Configurator.generate("P-256"))
@@ -232,13 +222,9 @@ def test_garbage_then_valid(dpp_bed: DppBed, dut_role: str) -> None:
     """Frames that are not DPP are dropped; a valid exchange right after succeeds."""
     req = "DPP-8.1-MUST-01"
     info = dpp_bed.dut_uri()
-    from harness.protocols.dpp.suite_support import DUT_CONF, Arranged
-
     dpp_bed.dut_listens(dut_role, **(DUT_CONF if dut_role == "configurator" else {}))
     link = dpp_bed.connect_to_dut()
     try:
-        from harness.protocols.dpp.tcp import pdu
-
         link.send_raw(pdu(b"\x09\x50\x6f\x9a\x1a\x01\x00\x10\x10\xff"))  # truncated attribute
         link.send_raw(pdu(bytes(range(64))))
         got = link.recv(2.0)

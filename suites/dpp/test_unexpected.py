@@ -15,7 +15,6 @@ from harness.protocols.dpp.suite_support import (
     Arranged,
     again,
     counterpart_role,
-    dut_key,
     from_initiator,
 )
 from harness.protocols.dpp.testbed import DppBed
@@ -43,7 +42,7 @@ def test_responder_idle_discards(dpp_bed: DppBed, dut_role: str) -> None:
     dpp_bed.dut_listens(dut_role, **(DUT_CONF if dut_role == "configurator" else {}))
     probes = {
         "an Authentication Confirm": encode_frame(
-            Initiator(dut_key(info), counterpart_role(dut_role)).forged_confirm()),
+            Initiator(info.public_key(), counterpart_role(dut_role)).forged_confirm()),
         "a Configuration Request": _config_request_without_auth(),
     }
     for what, payload in probes.items():

@@ -22,7 +22,15 @@ from enum import StrEnum
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness.protocols.dpp import crypto
-from harness.protocols.dpp.attributes import Attr, AttrId, FrameType, Status, encode_attrs
+from harness.protocols.dpp.attributes import (
+    Attr,
+    AttrId,
+    FrameType,
+    Status,
+    decode_attrs,
+    encode_attrs,
+    find,
+)
 from harness.protocols.dpp.errors import DppCodecError
 from harness.protocols.dpp.frames import DppFrame
 
@@ -161,8 +169,17 @@ def _attr(aid: int, value: bytes) -> Attr:
     return Attr(int(aid), value)
 
 
-def _flip(data: bytes) -> bytes:
+def flip(data: bytes) -> bytes:
+    """`data` with its last bit inverted: a probe's wrong hash, tag, nonce or ciphertext."""
     return data[:-1] + bytes([data[-1] ^ 0x01]) if data else b"\x01"
+
+
+def inner_attrs(data: bytes) -> list[Attr]:
+    """Attributes decoded from unwrapped data; AuthFailure when they are malformed."""
+    try:
+        return decode_attrs(data)
+    except DppCodecError as exc:
+        raise AuthFailure(f"malformed attributes: {exc}") from None
 
 
 def _wrapped_frame(ftype: int, attrs: list[Attr], key: bytes, clear: list[Attr],
@@ -172,14 +189,12 @@ def _wrapped_frame(ftype: int, attrs: list[Attr], key: bytes, clear: list[Attr],
     frame = DppFrame(ftype, list(attrs))
     ad = [frame.header(), encode_attrs(attrs)]
     wrapped = crypto.wrap(key, encode_attrs(clear), ad)
-    frame.attrs.append(_attr(AttrId.WRAPPED_DATA, _flip(wrapped) if tamper else wrapped))
+    frame.attrs.append(_attr(AttrId.WRAPPED_DATA, flip(wrapped) if tamper else wrapped))
     return frame
 
 
 def unwrap_frame(frame: DppFrame, key: bytes) -> list[Attr]:
     """The attributes inside `frame`'s Wrapped Data; AuthFailure if absent or not authentic."""
-    from harness.protocols.dpp.attributes import decode_attrs
-
     wrapped = frame.get(AttrId.WRAPPED_DATA)
     if wrapped is None or len(wrapped) < 16:
         raise AuthFailure("no (or too short) Wrapped Data attribute")
@@ -188,14 +203,7 @@ def unwrap_frame(frame: DppFrame, key: bytes) -> list[Attr]:
         clear = crypto.unwrap(key, wrapped, ad)
     except crypto.DppCryptoError as exc:
         raise AuthFailure(f"AES-SIV unwrap failed: {exc}") from None
-    try:
-        return decode_attrs(clear)
-    except DppCodecError as exc:
-        raise AuthFailure(f"malformed attributes inside Wrapped Data: {exc}") from None
-
-
-def _find(attrs: list[Attr], aid: int) -> bytes | None:
-    return next((a.value for a in attrs if a.id == aid), None)
+    return inner_attrs(clear)
 
 
 def _point(curve: crypto.Curve, data: bytes | None, what: str, quirks: AuthQuirks
@@ -214,11 +222,6 @@ def _point(curve: crypto.Curve, data: bytes | None, what: str, quirks: AuthQuirk
         if quirks.answer_after_failure:  # the mutant goes on whatever failed
             return crypto.generate_key(curve).public_key()
         raise AuthFailure(f"{what} is not a valid point: {exc}") from None
-
-
-def _x(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> bytes:
-    pub = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
-    return crypto.point_xy(pub)[: len(crypto.point_xy(pub)) // 2]
 
 
 # --------------------------------------------------------------------------- initiator
@@ -258,14 +261,14 @@ class Initiator:
         self._k1 = crypto.k1(curve, self._mx)
         r_hash = crypto.bootstrap_key_hash(self.peer)
         wrong = b.wrong_r_hash or self.quirks.request_wrong_r_hash
-        attrs = [_attr(AttrId.R_BOOTSTRAP_KEY_HASH, _flip(r_hash) if wrong else r_hash)]
+        attrs = [_attr(AttrId.R_BOOTSTRAP_KEY_HASH, flip(r_hash) if wrong else r_hash)]
         if self.own is None:
             # An initiator without a bootstrapping key of its own makes one, as hostap's
             # dpp_autogen_bootstrap_key does: R2 responders (wpa_supplicant 2.10's
             # controller) drop a request without an I-bootstrap key hash.
             self.own = Bootstrap.generate(curve)
         i_hash = self.own.hash
-        attrs.append(_attr(AttrId.I_BOOTSTRAP_KEY_HASH, _flip(i_hash) if b.wrong_i_hash
+        attrs.append(_attr(AttrId.I_BOOTSTRAP_KEY_HASH, flip(i_hash) if b.wrong_i_hash
                            else i_hash))  # fmt: skip
         attrs.append(_attr(AttrId.I_PROTOCOL_KEY, pi))
         if b.version is not None:
@@ -296,7 +299,7 @@ class Initiator:
             raise AuthFailure("no DPP Status attribute")
         if status[0] != Status.OK:
             inner = unwrap_frame(frame, self._k1)
-            echo = _find(inner, AttrId.I_NONCE)
+            echo = find(inner, AttrId.I_NONCE)
             if echo != self.i_nonce and not self.quirks.skip_i_nonce_check:
                 raise AuthFailure("the status response does not echo our I-nonce")
             raise AuthFailure(f"the responder answered status {status[0]}", status[0])
@@ -304,9 +307,9 @@ class Initiator:
         nx = crypto.ecdh_x(self._p, pr)
         k2 = crypto.k2(curve, nx)
         inner = unwrap_frame(frame, k2)
-        r_nonce = _find(inner, AttrId.R_NONCE)
-        echo = _find(inner, AttrId.I_NONCE)
-        r_capab = _find(inner, AttrId.R_CAPABILITIES)
+        r_nonce = find(inner, AttrId.R_NONCE)
+        echo = find(inner, AttrId.I_NONCE)
+        r_capab = find(inner, AttrId.R_CAPABILITIES)
         if r_nonce is None or len(r_nonce) != curve.nonce_len:
             raise AuthFailure("no R-nonce of the curve's nonce length")
         if echo != self.i_nonce and not self.quirks.skip_i_nonce_check:
@@ -320,24 +323,25 @@ class Initiator:
         mutual = i_hash is not None and self.own is not None
         lx = crypto.lx_initiator(self.own.key, self.peer, pr) if mutual and self.own else None
         ke = crypto.ke(curve, self.i_nonce, r_nonce, self._mx, nx, lx)
-        wrapped_r_auth = _find(inner, AttrId.WRAPPED_DATA)
+        wrapped_r_auth = find(inner, AttrId.WRAPPED_DATA)
         if wrapped_r_auth is None:
             raise AuthFailure("no {R-auth}ke inside the wrapped data")
         try:
-            r_auth_attrs = _decode(crypto.unwrap(ke, wrapped_r_auth, []))
+            r_auth_attrs = inner_attrs(crypto.unwrap(ke, wrapped_r_auth, []))
         except crypto.DppCryptoError as exc:
             raise AuthFailure(f"{{R-auth}}ke does not unwrap: {exc}") from None
-        r_auth = _find(r_auth_attrs, AttrId.R_AUTH_TAG)
-        pi_x, pr_x = _x(self._p), _x(pr)
-        bi_x = _x(self.own.key) if mutual and self.own else None
-        want = crypto.r_auth(curve, self.i_nonce, r_nonce, pi_x, pr_x, bi_x, _x(self.peer))
+        r_auth = find(r_auth_attrs, AttrId.R_AUTH_TAG)
+        pi_x, pr_x = crypto.point_x(self._p), crypto.point_x(pr)
+        bi_x = crypto.point_x(self.own.key) if mutual and self.own else None
+        br_x = crypto.point_x(self.peer)
+        want = crypto.r_auth(curve, self.i_nonce, r_nonce, pi_x, pr_x, bi_x, br_x)
         if r_auth != want and not self.quirks.skip_r_auth_check:
             raise AuthFailure("R-auth does not verify", Status.AUTH_FAILURE)
         self.keys = AuthKeys(curve.name, self.i_nonce, r_nonce, self._k1, k2, ke, mutual,
                              pr, self._p)  # fmt: skip
-        i_auth = crypto.i_auth(curve, r_nonce, self.i_nonce, pr_x, pi_x, _x(self.peer), bi_x)
+        i_auth = crypto.i_auth(curve, r_nonce, self.i_nonce, pr_x, pi_x, br_x, bi_x)
         if self.behaviour.wrong_i_auth or self.quirks.bad_i_auth:
-            i_auth = _flip(i_auth)
+            i_auth = flip(i_auth)
         attrs = [_attr(AttrId.STATUS, bytes([Status.OK])),
                  _attr(AttrId.R_BOOTSTRAP_KEY_HASH, crypto.bootstrap_key_hash(self.peer))]
         if mutual and self.own is not None:
@@ -372,7 +376,10 @@ class Responder:
     keys: AuthKeys | None = None
     peer_version: int | None = None
     i_capab: int | None = None
-    _pending: dict[str, object] = field(default_factory=dict)
+    # x coordinates R-auth covered, for checking I-auth (set by on_request)
+    _pi_x: bytes = b""
+    _pr_x: bytes = b""
+    _bi_x: bytes | None = None
 
     @property
     def curve(self) -> crypto.Curve:
@@ -418,8 +425,8 @@ class Responder:
                 raise
             inner = [_attr(AttrId.I_NONCE, os.urandom(curve.nonce_len)),
                      _attr(AttrId.I_CAPABILITIES, bytes([Capab.ENROLLEE | Capab.CONFIGURATOR]))]
-        i_nonce = _find(inner, AttrId.I_NONCE)
-        i_capab = _find(inner, AttrId.I_CAPABILITIES)
+        i_nonce = find(inner, AttrId.I_NONCE)
+        i_capab = find(inner, AttrId.I_CAPABILITIES)
         if i_nonce is None or len(i_nonce) != curve.nonce_len:
             raise AuthFailure("no I-nonce of the curve's nonce length")
         if not i_capab:
@@ -428,7 +435,7 @@ class Responder:
         i_hash = frame.get(AttrId.I_BOOTSTRAP_KEY_HASH)
         mutual = self.peer is not None and i_hash == crypto.bootstrap_key_hash(self.peer) \
             and not self.quirks.never_mutual
-        own_hash = _flip(self.own.hash) if b.wrong_r_hash else self.own.hash
+        own_hash = flip(self.own.hash) if b.wrong_r_hash else self.own.hash
         if self.quirks.hash_uncompressed:
             own_hash = hashlib.sha256(crypto.uncompressed_point(self.own.public)).digest()
         header = [_attr(AttrId.R_BOOTSTRAP_KEY_HASH, own_hash)]
@@ -461,13 +468,14 @@ class Responder:
         r_nonce = os.urandom(curve.nonce_len)
         lx = crypto.lx_responder(self.own.key, p, self.peer) if mutual and self.peer else None
         ke = crypto.ke(curve, i_nonce, r_nonce, mx, nx, lx)
-        pi_x, pr_x = _x(pi), _x(p)
-        bi_x = _x(self.peer) if mutual and self.peer else None
-        r_auth = crypto.r_auth(curve, i_nonce, r_nonce, pi_x, pr_x, bi_x, _x(self.own.key))
+        pi_x, pr_x = crypto.point_x(pi), crypto.point_x(p)
+        bi_x = crypto.point_x(self.peer) if mutual and self.peer else None
+        br_x = crypto.point_x(self.own.key)
+        r_auth = crypto.r_auth(curve, i_nonce, r_nonce, pi_x, pr_x, bi_x, br_x)
         if b.wrong_r_auth or self.quirks.bad_r_auth:
-            r_auth = _flip(r_auth)
+            r_auth = flip(r_auth)
         wrapped_r_auth = crypto.wrap(ke, encode_attrs([_attr(AttrId.R_AUTH_TAG, r_auth)]), [])
-        echo = _flip(i_nonce) if b.wrong_i_nonce_echo or self.quirks.bad_i_nonce_echo \
+        echo = flip(i_nonce) if b.wrong_i_nonce_echo or self.quirks.bad_i_nonce_echo \
             else i_nonce
         status_attr = [] if self.quirks.omit_status else [_attr(AttrId.STATUS, bytes([Status.OK]))]
         attrs = [*status_attr, *header, _attr(AttrId.R_PROTOCOL_KEY, pr)]
@@ -477,7 +485,7 @@ class Responder:
                  _attr(AttrId.R_CAPABILITIES, bytes([r_capab])),
                  _attr(AttrId.WRAPPED_DATA, wrapped_r_auth)]
         self.keys = AuthKeys(curve.name, i_nonce, r_nonce, k1, k2, ke, mutual, pi, p)
-        self._pending = {"pi_x": pi_x, "pr_x": pr_x, "bi_x": bi_x}
+        self._pi_x, self._pr_x, self._bi_x = pi_x, pr_x, bi_x
         return _wrapped_frame(FrameType.AUTH_RESP, attrs, k2, clear, b.tamper_wrapped)
 
     def on_confirm(self, frame: DppFrame) -> None:
@@ -494,21 +502,11 @@ class Responder:
         if status[0] != Status.OK:
             raise AuthFailure(f"the initiator confirmed with status {status[0]}", status[0])
         inner = unwrap_frame(frame, self.keys.ke)
-        i_auth = _find(inner, AttrId.I_AUTH_TAG)
-        p = self._pending
-        want = crypto.i_auth(self.curve, self.keys.r_nonce, self.keys.i_nonce,
-                             p["pr_x"], p["pi_x"], _x(self.own.key), p["bi_x"])  # type: ignore[arg-type]
+        i_auth = find(inner, AttrId.I_AUTH_TAG)
+        want = crypto.i_auth(self.curve, self.keys.r_nonce, self.keys.i_nonce, self._pr_x,
+                             self._pi_x, crypto.point_x(self.own.key), self._bi_x)
         if i_auth != want and not self.quirks.skip_i_auth_check:
             raise AuthFailure("I-auth does not verify", Status.AUTH_FAILURE)
-
-
-def _decode(data: bytes) -> list[Attr]:
-    from harness.protocols.dpp.attributes import decode_attrs
-
-    try:
-        return decode_attrs(data)
-    except DppCodecError as exc:
-        raise AuthFailure(f"malformed attributes: {exc}") from None
 
 
 def _off_curve(xy: bytes) -> bytes:

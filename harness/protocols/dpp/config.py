@@ -22,24 +22,32 @@ from harness.protocols.dpp.attributes import (
     AttrId,
     FrameType,
     Status,
-    decode_attrs,
     encode_attrs,
+    find,
 )
-from harness.protocols.dpp.auth import AuthFailure, AuthKeys, unwrap_frame
+from harness.protocols.dpp.auth import AuthFailure, AuthKeys, flip, inner_attrs, unwrap_frame
 from harness.protocols.dpp.errors import DppCodecError
 from harness.protocols.dpp.frames import DppFrame
-from harness.protocols.dpp.gas import decode_gas, gas_initial_request, gas_initial_response
+from harness.protocols.dpp.gas import (
+    GasFrame,
+    decode_gas,
+    gas_initial_request,
+    gas_initial_response,
+)
+
+GAS_INITIAL_REQUEST, GAS_INITIAL_RESPONSE = 0x0A, 0x0B
 
 
-def _attrs(data: bytes) -> list[Attr]:
+def _gas(payload: bytes, action: int, what: str) -> GasFrame:
+    """The GAS frame of `action` in `payload`; AuthFailure (the peer drops it) otherwise."""
     try:
-        return decode_attrs(data)
+        gas = decode_gas(payload)
     except DppCodecError as exc:
-        raise AuthFailure(f"malformed attributes: {exc}") from None
-
-
-def _find(attrs: list[Attr], aid: int) -> bytes | None:
-    return next((a.value for a in attrs if a.id == aid), None)
+        raise AuthFailure(f"not a DPP GAS {what}: {exc}") from None
+    if gas.action != action:
+        raise AuthFailure(f"expected a GAS Initial {what.capitalize()}, got action "
+                          f"{gas.action}")  # fmt: skip
+    return gas
 
 
 @dataclass
@@ -129,36 +137,31 @@ class EnrolleeConfig:
                               Attr(AttrId.CONFIG_ATTRIBUTES_OBJECT, attrib)])
         wrapped = crypto.wrap(self.keys.ke, clear, [])
         if self.behaviour.tamper_wrapped:
-            wrapped = _flip(wrapped)
+            wrapped = flip(wrapped)
         query = encode_attrs([Attr(AttrId.WRAPPED_DATA, wrapped)])
         return gas_initial_request(self.dialog_token, query)
 
     def on_response(self, payload: bytes) -> Received:
         """Checks and opens the GAS Initial Response; AuthFailure if it is not valid."""
-        try:
-            gas = decode_gas(payload)
-        except DppCodecError as exc:
-            raise AuthFailure(f"not a DPP GAS response: {exc}") from None
-        if gas.action != 0x0B:
-            raise AuthFailure(f"expected a GAS Initial Response, got action {gas.action}")
+        gas = _gas(payload, GAS_INITIAL_RESPONSE, "response")
         if gas.dialog_token != self.dialog_token:
             raise AuthFailure(f"dialog token {gas.dialog_token}, sent {self.dialog_token}")
-        attrs = _attrs(gas.query)
-        status = _find(attrs, AttrId.STATUS)
+        attrs = inner_attrs(gas.query)
+        status = find(attrs, AttrId.STATUS)
         if not status:
             raise AuthFailure("no DPP Status attribute in the configuration response")
-        wrapped = _find(attrs, AttrId.WRAPPED_DATA)
+        wrapped = find(attrs, AttrId.WRAPPED_DATA)
         if wrapped is None:
             raise AuthFailure("no Wrapped Data in the configuration response")
         ad = encode_attrs([a for a in attrs[: _index(attrs, AttrId.WRAPPED_DATA)]])
         try:
-            inner = _attrs(crypto.unwrap(self.keys.ke, wrapped, [ad]))
+            inner = inner_attrs(crypto.unwrap(self.keys.ke, wrapped, [ad]))
         except crypto.DppCryptoError as exc:
             raise AuthFailure(f"the configuration response does not unwrap: {exc}") from None
-        if _find(inner, AttrId.ENROLLEE_NONCE) != self.e_nonce and \
+        if find(inner, AttrId.ENROLLEE_NONCE) != self.e_nonce and \
                 not self.quirks.skip_e_nonce_check:
             raise AuthFailure("the configuration response does not echo our E-nonce")
-        got = Received(status[0], send_conn_status=_find(inner, AttrId.SEND_CONN_STATUS)
+        got = Received(status[0], send_conn_status=find(inner, AttrId.SEND_CONN_STATUS)
                        is not None)  # fmt: skip
         for attr in inner:
             if attr.id != AttrId.CONFIGURATION_OBJECT:
@@ -224,31 +227,26 @@ class ConfiguratorConfig:
     def on_request(self, payload: bytes) -> bytes:
         """The GAS Initial Response for a Configuration Request; AuthFailure if invalid
         (the spec has the configurator drop it)."""
-        try:
-            gas = decode_gas(payload)
-        except DppCodecError as exc:
-            raise AuthFailure(f"not a DPP GAS request: {exc}") from None
-        if gas.action != 0x0A:
-            raise AuthFailure(f"expected a GAS Initial Request, got action {gas.action}")
+        gas = _gas(payload, GAS_INITIAL_REQUEST, "request")
         self.dialog_token = gas.dialog_token
-        attrs = _attrs(gas.query)
-        wrapped = _find(attrs, AttrId.WRAPPED_DATA)
+        attrs = inner_attrs(gas.query)
+        wrapped = find(attrs, AttrId.WRAPPED_DATA)
         if wrapped is None:
             raise AuthFailure("no Wrapped Data in the configuration request")
         try:
-            inner = _attrs(crypto.unwrap(self.keys.ke, wrapped, []))
+            inner = inner_attrs(crypto.unwrap(self.keys.ke, wrapped, []))
         except crypto.DppCryptoError as exc:
             if self.quirks.answers_bad_request:  # the mutant configures anyway
                 self.e_nonce = os.urandom(crypto.CURVES[self.keys.curve].nonce_len)
                 self.request_attributes = {"netRole": "sta"}
                 return self._response()
             raise AuthFailure(f"the configuration request does not unwrap: {exc}") from None
-        e_nonce = _find(inner, AttrId.ENROLLEE_NONCE)
+        e_nonce = find(inner, AttrId.ENROLLEE_NONCE)
         curve = crypto.CURVES[self.keys.curve]
         if e_nonce is None or len(e_nonce) != curve.nonce_len:
             raise AuthFailure("no E-nonce of the curve's nonce length")
         self.e_nonce = e_nonce
-        attrib = _find(inner, AttrId.CONFIG_ATTRIBUTES_OBJECT)
+        attrib = find(inner, AttrId.CONFIG_ATTRIBUTES_OBJECT)
         if attrib is None:
             raise AuthFailure("no Configuration Attributes object")
         try:
@@ -261,13 +259,13 @@ class ConfiguratorConfig:
         b = self.behaviour
         status = b.status if b.status is not None else Status.OK
         wrong = b.wrong_e_nonce or self.quirks.wrong_e_nonce_echo
-        clear = [Attr(AttrId.ENROLLEE_NONCE, _flip(self.e_nonce) if wrong else self.e_nonce)]
+        clear = [Attr(AttrId.ENROLLEE_NONCE, flip(self.e_nonce) if wrong else self.e_nonce)]
         if status == Status.OK:
             clear.append(Attr(AttrId.CONFIGURATION_OBJECT, self.config_object()))
         head = encode_attrs([Attr(AttrId.STATUS, bytes([status]))])
         wrapped = crypto.wrap(self.keys.ke, encode_attrs(clear), [head])
         if b.tamper_wrapped:
-            wrapped = _flip(wrapped)
+            wrapped = flip(wrapped)
         self.sent_status = status
         body = head + encode_attrs([Attr(AttrId.WRAPPED_DATA, wrapped)])
         return gas_initial_response(self.dialog_token, body)
@@ -305,17 +303,9 @@ class ConfiguratorConfig:
         if frame.frame_type != FrameType.CONFIGURATION_RESULT:
             raise AuthFailure(f"expected a Configuration Result, got {frame.frame_type}")
         inner = unwrap_frame(frame, self.keys.ke)
-        if _find(inner, AttrId.ENROLLEE_NONCE) != self.e_nonce:
+        if find(inner, AttrId.ENROLLEE_NONCE) != self.e_nonce:
             raise AuthFailure("the Configuration Result does not echo the E-nonce")
-        status = _find(inner, AttrId.STATUS)
+        status = find(inner, AttrId.STATUS)
         if not status:
             raise AuthFailure("no DPP Status in the Configuration Result")
         return status[0]
-
-
-def _flip(data: bytes) -> bytes:
-    return data[:-1] + bytes([data[-1] ^ 0x01]) if data else b"\x01"
-
-
-def describe_request(attributes: dict | None) -> str:
-    return json.dumps(attributes, sort_keys=True) if attributes else "(none)"

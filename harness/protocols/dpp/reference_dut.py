@@ -104,7 +104,7 @@ class ReferenceDppDevice:
                 sock = socket.create_connection(address, timeout=EXCHANGE_TIMEOUT)
             link = TcpLink(sock, self.device_quirks.tcp_category_octet)
         role = AuthRole(params.get("role", "enrollee"))
-        initiator = Initiator(conn_public(peer), role, own=self.own if params.get("mutual") == "1"
+        initiator = Initiator(peer.public_key(), role, own=self.own if params.get("mutual") == "1"
                               else None, quirks=self.auth_quirks)  # fmt: skip
         self._links.append(link)
         self._spawn(self._initiate, link, initiator, params, self._generation)
@@ -179,7 +179,7 @@ class ReferenceDppDevice:
             except OSError:
                 return
             client.settimeout(None)
-            responder = Responder(own, role, peer=conn_public(peer) if peer else None,
+            responder = Responder(own, role, peer=peer.public_key() if peer else None,
                                   quirks=self.auth_quirks)  # fmt: skip
             link = TcpLink(client, self.device_quirks.tcp_category_octet)
             try:
@@ -199,7 +199,7 @@ class ReferenceDppDevice:
 
         def session(share: MuxedRadio) -> None:
             link = AirLink(share, params.get("dut_mac") or OWN_MAC)  # type: ignore[arg-type]
-            responder = Responder(own, role, peer=conn_public(peer) if peer else None,
+            responder = Responder(own, role, peer=peer.public_key() if peer else None,
                                   quirks=self.auth_quirks)  # fmt: skip
             ex = run_responder(link, responder, self._side(role, params), EXCHANGE_TIMEOUT)
             self._record(ex, role, generation)
@@ -243,7 +243,3 @@ class ReferenceDppDevice:
                     serialization.NoEncryption()).hex() if own_key and obj.connector else None,
                 "passphrase": obj.passphrase, "events": list(self.events),
             }  # fmt: skip
-
-
-def conn_public(info: BootstrapInfo) -> ec.EllipticCurvePublicKey:
-    return crypto.public_from_spki(info.key_der)

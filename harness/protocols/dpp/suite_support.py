@@ -35,10 +35,6 @@ class Arranged:
     action: ActionResult | None = None
 
 
-def dut_key(info: BootstrapInfo) -> crypto.ec.EllipticCurvePublicKey:
-    return crypto.public_from_spki(info.key_der)
-
-
 def decodable(ex: Exchange) -> Exchange:
     """Only the tests of framing and of the response itself judge messages that do not
     decode as DPP; for the others there is nothing to judge."""
@@ -53,7 +49,7 @@ def to_responder(bed: DppBed, dut_role: str, behaviour: AuthBehaviour | None = N
     """The DUT listens as responder; the tester initiates once (behaving as told)."""
     info = bed.dut_uri(curve)
     bed.dut_listens(dut_role, peer=mutual, **(DUT_CONF if dut_role == "configurator" else {}))
-    initiator = Initiator(dut_key(info), counterpart_role(dut_role), own=mutual,
+    initiator = Initiator(info.public_key(), counterpart_role(dut_role), own=mutual,
                           behaviour=behaviour or AuthBehaviour())  # fmt: skip
     ex = bed.to_dut(initiator, side or ConfigSide(skip=True))
     return Arranged(info, ex if judge_garbage else decodable(ex))
@@ -63,7 +59,7 @@ def again(bed: DppBed, arranged: Arranged, dut_role: str, mutual: Bootstrap | No
           ) -> Exchange:  # fmt: skip
     """A second, spec-exact exchange with the listening DUT."""
     assert arranged.info is not None
-    initiator = Initiator(dut_key(arranged.info), counterpart_role(dut_role), own=mutual)
+    initiator = Initiator(arranged.info.public_key(), counterpart_role(dut_role), own=mutual)
     return bed.to_dut(initiator, ConfigSide(skip=True))
 
 
@@ -126,3 +122,12 @@ def with_dut_in_role(bed: DppBed, dut_role: str, ics: dict[str, object],
         raise Inconclusive("the DUT claims neither DPP-INITIATOR nor DPP-RESPONDER")
     assert found.exchange is not None
     return found.exchange
+
+
+def check_point(curve: crypto.Curve, point: bytes | None, what: str, req: str,
+                frames: list[str]) -> None:  # fmt: skip
+    """Fails `req` unless `point` (a Protocol Key attribute) is a point of `curve`."""
+    try:
+        crypto.point_from_xy(curve, point or b"")
+    except crypto.DppCryptoError as exc:
+        fail(f"the {what} is not a point of {curve.name}: {exc}", req, frames=frames)

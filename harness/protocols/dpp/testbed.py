@@ -250,7 +250,7 @@ class DppBed:
     def gas(self, action: int) -> Callable[[Frame], bool]:
         """A frame filter for GAS frames of `action` (10: initial request, 11: response)."""
         name = "wlan.fixed.publicact" if self.link == "80211" else "dpp.tcp.action_type"
-        return lambda frame: _int(frame.get(name)) == action
+        return lambda frame: frame.get_int(name) == action
 
     def _relay(self, host: str, port: int) -> int:
         found = self.capture.relay((host, port))
@@ -311,10 +311,3 @@ def _json_object(text: str) -> dict[str, object] | None:
     except ValueError:
         return None
     return found if isinstance(found, dict) else None
-
-
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text, 0) if text else None
-    except ValueError:
-        return None

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from harness.capture.frame import Frame
+from harness.capture.frame import Frame, as_int
 from harness.protocols.est import codec
 
 # tshark shows http.file_data as text when it is printable, else as hex with colons.
@@ -33,15 +33,6 @@ ALERT_FATAL = "2"
 
 TLS_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1.0", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2",
                 0x0304: "TLSv1.3"}  # fmt: skip
-
-
-def _int(text: str | None) -> int | None:
-    if text is None or text == "":
-        return None
-    try:
-        return int(text, 0)
-    except ValueError:
-        return None
 
 
 def _hex_bytes(text: str) -> bytes:
@@ -167,7 +158,7 @@ class EstCapture:
 
 
 def _stream(frame: Frame) -> int | None:
-    return _int(frame.get("tcp.stream"))
+    return frame.get_int("tcp.stream")
 
 
 def _headers(lines: Iterable[str]) -> dict[str, list[str]]:
@@ -222,16 +213,17 @@ def _absorb(session: TlsSession, frame: Frame, from_server: bool) -> None:
     types = frame.values("tls.handshake.type")
     certs = [_hex_bytes(c) for c in frame.values("tls.handshake.certificate") if c]
     if HS_CLIENT_HELLO in types and not from_server:
-        offered = [v for v in map(_int, frame.values("tls.handshake.extensions.supported_version"))
+        versions = frame.values("tls.handshake.extensions.supported_version")
+        offered = [v for v in map(as_int, versions)
                    if v is not None and v & 0x0F0F == v]  # GREASE values are 0x?A?A
-        legacy = _int(frame.get("tls.handshake.version"))
+        legacy = frame.get_int("tls.handshake.version")
         session.offered_versions = sorted(offered or ([legacy] if legacy else []), reverse=True)
-        session.offered_suites = [v for v in map(_int, frame.values("tls.handshake.ciphersuite"))
+        session.offered_suites = [v for v in map(as_int, frame.values("tls.handshake.ciphersuite"))
                                   if v is not None]
     if HS_SERVER_HELLO in types and from_server:
-        selected = _int(frame.get("tls.handshake.extensions.supported_version"))
-        session.version = selected or _int(frame.get("tls.handshake.version"))
-        session.cipher_suite = _int(frame.get("tls.handshake.ciphersuite"))
+        selected = frame.get_int("tls.handshake.extensions.supported_version")
+        session.version = selected or frame.get_int("tls.handshake.version")
+        session.cipher_suite = frame.get_int("tls.handshake.ciphersuite")
         if session.version is not None and session.version < 0x0304:
             # Before TLS 1.3 the whole handshake travels in clear.
             session.handshake_visible = True
@@ -267,7 +259,7 @@ def build_capture(
     answers: dict[int, Frame] = {}
     for frame in frames:
         if frame.get("http.response.code") is not None:
-            asked = _int(frame.get("http.request_in"))
+            asked = frame.get_int("http.request_in")
             if asked is not None and asked not in answers:
                 answers[asked] = frame
     exchanges = []
@@ -287,7 +279,7 @@ def _exchange(request: Frame, response: Frame | None, sessions: dict[int, TlsSes
     req_headers = _headers(request.values("http.request.line"))
     resp_headers = _headers(response.values("http.response.line")) if response else {}
     stream = _stream(request)
-    status = _int(response.get("http.response.code")) if response else None
+    status = response.get_int("http.response.code") if response else None
     return Exchange(
         request=request,
         response=response,

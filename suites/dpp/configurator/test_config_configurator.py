@@ -123,16 +123,9 @@ def test_bad_request_gets_nothing(dpp_bed: DppBed, dpp_ics: dict[str, object]) -
     if ex.first("tx", "conf-req") is None:
         inconclusive(f"the exchange ended before the tester's request: {ex.summary()}")
     answers = [f for f in dpp_bed.wire().all(dpp_bed.gas(11))
-               if dpp_bed.sent_by_dut(f) and _int(f.get("dpp.status")) == 0]
+               if dpp_bed.sent_by_dut(f) and f.get_int("dpp.status") == 0]
     check(not answers, "the DUT answered DPP Status OK to a request that does not unwrap",
           "DPP-6.4.3-MUST-08", frames=[f.line() for f in answers])
     check(ex.received is None or not ex.received.objects,
           f"the DUT configured a request that does not unwrap: {ex.summary()}",
           "DPP-6.4.3-MUST-08")
-
-
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text, 0) if text else None
-    except ValueError:
-        return None
