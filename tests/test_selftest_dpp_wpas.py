@@ -1,9 +1,13 @@
-"""`onboardcheck run` with the wpa_supplicant DPP profiles (Debian's wpasupplicant 2.10):
-the campaign passes its gate, writes the DPP reports, and every test's capture decodes
-in tshark's own dpp dissector with no malformed frame.
+"""`onboardcheck run` with the wpa_supplicant and hostapd DPP profiles (Debian's
+wpasupplicant and hostapd 2.10): the campaign passes its gate, writes the DPP reports,
+and every test's capture decodes in tshark's own dpp dissector with no malformed frame.
+Under the docker backend the same profiles run the daemon in its own image (container
+adapter) for a selection of requirements covering both directions of authentication
+and the configuration.
 
-wpa_supplicant is a real third-party implementation of both roles; where it is absent
-the runs are skipped with the reason, except under CI=true, where that is a failure.
+wpa_supplicant and hostapd are real third-party implementations of both roles; where
+they are absent the runs are skipped with the reason, except under CI=true, where that
+is a failure.
 """
 
 from __future__ import annotations
@@ -19,13 +23,31 @@ import pytest
 
 from tests.suite_runner import REPO
 
-PROFILES = ["wpa-supplicant-enrollee", "wpa-supplicant-configurator"]
-# Deviations of wpa_supplicant 2.10 the suite reports as findings (duts/README.md).
+PROFILES = ["wpa-supplicant-enrollee", "wpa-supplicant-configurator", "hostapd-enrollee",
+            "hostapd-configurator"]
+# Deviations of wpa_supplicant and hostapd 2.10 the suite reports as findings
+# (duts/README.md).
 FINDINGS: dict[str, set[str]] = {name: set() for name in PROFILES}
 
 
+def run_campaign(name: str, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from harness.cli import main; raise SystemExit(main())",
+         "run", "--dut", str(REPO / "duts" / f"{name}.yaml"), "--out", str(out), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def results_of(out: Path) -> tuple[list[dict[str, object]], str]:
+    """The campaign's results, and a table of them for assertion messages."""
+    results = [json.loads(line) for line in
+               (out / "dpp" / "results.jsonl").read_text().splitlines()]  # fmt: skip
+    table = "\n".join(f"{r['verdict']:>14} {r['nodeid']}: {r['reason'][:200]}" for r in results)
+    return results, table
+
+
 def _need_tools() -> None:
-    missing = [t for t in ("wpa_supplicant", "tshark") if shutil.which(t) is None]
+    missing = [t for t in ("wpa_supplicant", "hostapd", "tshark") if shutil.which(t) is None]
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the wpa_supplicant DPP campaigns; missing: {missing}")
@@ -75,14 +97,8 @@ def check_captures(out: Path) -> int:
 def test_wpa_supplicant_campaign(name: str, tmp_path: Path) -> None:
     _need_tools()
     out = tmp_path / name
-    proc = subprocess.run(
-        [sys.executable, "-c", "from harness.cli import main; raise SystemExit(main())",
-         "run", "--dut", str(REPO / "duts" / f"{name}.yaml"), "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    results = [json.loads(line) for line in
-               (out / "dpp" / "results.jsonl").read_text().splitlines()]  # fmt: skip
-    table = "\n".join(f"{r['verdict']:>14} {r['nodeid']}: {r['reason'][:200]}" for r in results)
+    proc = run_campaign(name, out)
+    results, table = results_of(out)
     failed = {req for r in results if r["verdict"] == "fail" for req in r["requirements"]}
     assert failed == FINDINGS[name], table
     assert not [r for r in results if r["verdict"] in ("error", "inconclusive")], table
@@ -93,3 +109,40 @@ def test_wpa_supplicant_campaign(name: str, tmp_path: Path) -> None:
     assert check_captures(out) >= 20
     keys = list(out.glob("dpp/evidence/*/dpp-keys-*.json"))
     assert keys and all(json.loads(k.read_text())["steps"] for k in keys)
+
+
+# Under docker: the DUT as initiator and as responder, and what it was configured with
+# (enrollee) or what it configured (configurator). The whole suite runs on loopback above.
+IN_CONTAINER = {
+    "wpa-supplicant-enrollee": ["DPP-6.3.2-MUST-01", "DPP-6.3.3-MUST-02", "DPP-6.4.3-MUST-04"],
+    "wpa-supplicant-configurator": ["DPP-6.3.2-MUST-01", "DPP-6.3.3-MUST-02",
+                                    "DPP-6.4.3-MUST-06"],
+    "hostapd-enrollee": ["DPP-6.3.3-MUST-02", "DPP-6.4.3-MUST-04"],
+    "hostapd-configurator": ["DPP-6.3.2-MUST-01", "DPP-6.4.3-MUST-06"],
+}
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_wpa_supplicant_in_container(name: str, tmp_path: Path) -> None:
+    from tests.test_selftest_backends import backend_usable
+
+    _need_tools()
+    backend_usable("docker")
+    out = tmp_path / name
+    selection = [arg for req in IN_CONTAINER[name] for arg in ("-r", req)]
+    proc = run_campaign(name, out, "--backend", "docker", *selection)
+    results, table = results_of(out)
+    assert {req for r in results for req in r["requirements"]} >= set(IN_CONTAINER[name]), table
+    assert all(r["verdict"] == "pass" for r in results), table
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    campaign = json.loads((out / "dpp" / "campaign.json").read_text())
+    assert campaign["backend"] == "docker"
+    assert campaign["dut"]["adapter"] == "container"
+    network = json.loads(next((out / "backend").glob("network-*.json")).read_text())
+    assert network["nodes"]["dut"]["image"] == "onboardcheck/dut-hostap"
+    # the DPP frames went between the DUT's container and the peer's, nowhere else
+    addresses = {n["ipv4"] for n in network["nodes"].values()}
+    assert check_captures(out) == len(results)
+    for pcap in out.glob("dpp/evidence/*/capture.pcapng"):
+        for line in dpp_lines(pcap, "dpp.tcp.action_type"):
+            assert any(a in line for a in addresses), line

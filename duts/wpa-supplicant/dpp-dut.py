@@ -9,7 +9,9 @@ wpa_supplicant runs with the `none` driver on `lo`: it opens no radio and change
 nothing on the interface; DPP goes over TCP only (DPP_CONTROLLER_START as responder,
 DPP_AUTH_INIT tcp_addr=... as initiator). Each `start` gets its own control folder
 under /tmp (a UNIX socket path must stay under 108 octets, which a deep state folder
-may not); the state folder records where it is.
+may not); the state folder records where it is. `start` runs in the foreground (the
+process adapter keeps it in the background); `detach` starts it in a session of its own
+and returns once it answers, and `stop` ends it (the container adapter's way).
 
 Exit status: 0 done, 1 failed (message on stderr), 2 usage, 3 nothing received.
 """
@@ -33,6 +35,10 @@ from typing import NoReturn
 
 IFNAME = "lo"
 WPA_SUPPLICANT = os.environ.get("WPA_SUPPLICANT", "wpa_supplicant")
+HOSTAPD = os.environ.get("HOSTAPD", "hostapd")
+# Which daemon is the DUT: wpa_supplicant (default) or hostapd, whose control interface
+# takes the same DPP commands (the profile's `env` chooses).
+DAEMON = os.environ.get("DPP_DUT_DAEMON", "wpa_supplicant")
 CURVES = ("P-256", "P-384", "P-521")
 AKM_CONF = {"dpp": "sta-dpp", "psk": "sta-psk", "sae": "sta-sae", "psk+sae": "sta-psk-sae"}
 # The none driver has no channel list; authentication over TCP still needs a frequency
@@ -43,6 +49,9 @@ STATE = "wpas.json"
 RESET_MARK = "# reset"
 CTRL_TIMEOUT = 5.0
 READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+START_LOG = "dut-start.log"
+START_PID = "dut-start.pid"
 
 
 class DutError(Exception):
@@ -129,17 +138,21 @@ def ctrl_base(sdir: Path) -> Path:
     # `start` runs in the background: an action right after it waits for its socket.
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
-        try:
-            base = Path((sdir / "ctrl_base").read_text().strip())
-        except OSError:
-            base = None
+        base = recorded_base(sdir)
         if base is not None and (base / "ctrl" / IFNAME).exists():
             return base
         if time.monotonic() > deadline:
             if base is None:
                 raise DutError("the DUT is not started (no control folder recorded)")
-            raise DutError(f"wpa_supplicant is not running (no socket in {base}/ctrl)")
+            raise DutError(f"{DAEMON} is not running (no socket in {base}/ctrl)")
         time.sleep(0.05)
+
+
+def recorded_base(sdir: Path) -> Path | None:
+    try:
+        return Path((sdir / "ctrl_base").read_text().strip())
+    except OSError:
+        return None
 
 
 def load_state(sdir: Path) -> dict[str, int]:
@@ -162,13 +175,20 @@ def save_state(sdir: Path, data: dict[str, int]) -> None:
 def start() -> None:
     sdir = state_dir()
     base = Path(tempfile.mkdtemp(prefix="ocwpas-", dir="/tmp"))
-    conf = base / "wpas.conf"
-    # dpp_config_processing=0: report the configuration as events, add no network.
-    conf.write_text(f"ctrl_interface={base / 'ctrl'}\ndpp_config_processing=0\n")
+    conf = base / "dut.conf"
+    if DAEMON == "hostapd":
+        conf.write_text(f"interface={IFNAME}\ndriver=none\nctrl_interface={base / 'ctrl'}\n")
+        argv = [HOSTAPD, str(conf)]
+    elif DAEMON == "wpa_supplicant":
+        # dpp_config_processing=0: report the configuration as events, add no network.
+        conf.write_text(f"ctrl_interface={base / 'ctrl'}\ndpp_config_processing=0\n")
+        argv = [WPA_SUPPLICANT, "-D", "none", "-i", IFNAME, "-c", str(conf)]
+    else:
+        fail(f"DPP_DUT_DAEMON={DAEMON!r}: wpa_supplicant or hostapd")
     (sdir / "ctrl_base").write_text(str(base))
     (sdir / EVENTS).write_text("")
     save_state(sdir, {})
-    child = subprocess.Popen([WPA_SUPPLICANT, "-D", "none", "-i", IFNAME, "-c", str(conf)])
+    child = subprocess.Popen(argv)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -192,16 +212,59 @@ def start() -> None:
         with contextlib.suppress(OSError):
             (sdir / "ctrl_base").unlink()
     if not stopping:
-        fail(f"wpa_supplicant exited with status {child.returncode}")
+        fail(f"{DAEMON} exited with status {child.returncode}")
+
+
+def detach() -> None:
+    """`start` in a session of its own, returning once wpa_supplicant answers: for the
+    container adapter, whose actions run to completion (docker exec has no background
+    action). `stop` ends it."""
+    sdir = state_dir()
+    with contextlib.suppress(OSError):
+        (sdir / "ctrl_base").unlink()  # a stale record must not pass for readiness
+    log = (sdir / START_LOG).open("ab")
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "start"],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                             start_new_session=True)  # fmt: skip
+    (sdir / START_PID).write_text(str(child.pid))
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not _ready(sdir):
+        if child.poll() is not None or time.monotonic() > deadline:
+            tail = (sdir / START_LOG).read_text(errors="replace")[-2000:]
+            raise DutError(f"{DAEMON} did not start (status {child.poll()}): {tail}")
+        time.sleep(0.05)
+
+
+def _ready(sdir: Path) -> bool:
+    base = recorded_base(sdir)
+    return base is not None and (base / "ctrl" / IFNAME).exists()
+
+
+def stop() -> None:
+    """End what `detach` started: SIGTERM (the script then stops wpa_supplicant and
+    removes its control folder), SIGKILL if it outlives STOP_TIMEOUT."""
+    sdir = state_dir()
+    try:
+        pid = int((sdir / START_PID).read_text())
+    except (OSError, ValueError):
+        return  # nothing was started in the background
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            os.killpg(pid, 0)
+            time.sleep(0.05)
+        os.killpg(pid, signal.SIGKILL)
+    (sdir / START_PID).unlink(missing_ok=True)
 
 
 def attach(base: Path, child: subprocess.Popen[bytes]) -> Ctrl:
     deadline = time.monotonic() + READY_TIMEOUT
     while not (base / "ctrl" / IFNAME).exists():
         if child.poll() is not None:
-            fail(f"wpa_supplicant exited with status {child.returncode}")
+            fail(f"{DAEMON} exited with status {child.returncode}")
         if time.monotonic() > deadline:
-            fail(f"wpa_supplicant made no control socket within {READY_TIMEOUT:g} s")
+            fail(f"{DAEMON} made no control socket within {READY_TIMEOUT:g} s")
         time.sleep(0.05)
     monitor = Ctrl(base)
     monitor.ok("ATTACH")
@@ -407,8 +470,9 @@ def reset() -> None:
         out.write(RESET_MARK + "\n")
 
 
-ACTIONS = {"start": start, "bootstrap": bootstrap, "listen": listen, "initiate": initiate,
-           "received": received, "events": events, "reset": reset}  # fmt: skip
+ACTIONS = {"start": start, "detach": detach, "stop": stop, "bootstrap": bootstrap,
+           "listen": listen, "initiate": initiate, "received": received, "events": events,
+           "reset": reset}  # fmt: skip
 
 
 def main(argv: list[str]) -> None:

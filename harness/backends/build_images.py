@@ -25,7 +25,8 @@ from harness.errors import BackendError
 
 
 def profile_images() -> list[tuple[str, Path | None, Path | None]]:
-    """(image, dockerfile, context) of every DUT profile under duts/ with a container."""
+    """(image, dockerfile, context) of every DUT profile under duts/ with a container,
+    each image once (profiles of one DUT in several roles share it)."""
     from harness.dut import load_profile
     from harness.errors import ProfileError
 
@@ -35,7 +36,7 @@ def profile_images() -> list[tuple[str, Path | None, Path | None]]:
             container = load_profile(path).control.container
         except ProfileError:
             continue  # `onboardcheck dut check` reports it; nothing to build from it
-        if container is not None:
+        if container is not None and all(container.image != f[0] for f in found):
             found.append((container.image, container.dockerfile, container.context))
     return found
 
