@@ -48,6 +48,8 @@ pytestmark = pytest.mark.skipif(
 REDIRECT_SN = "SN-REDIRECT-1"
 ONBOARD_SN = "SN-ONBOARD-2"
 UNKNOWN_SN = "SN-UNKNOWN-3"
+CODE_SN = "SN-CODE-4"
+ACTIVATION_CODE = "code-4711"
 BOOT_DIGEST = bytes(range(32))
 
 
@@ -83,16 +85,18 @@ class Bed:
 
 
 def post(
-    context: ssl.SSLContext, port: int, rpc: str, body: dict[str, object]
+    context: ssl.SSLContext,
+    port: int,
+    rpc: str,
+    body: dict[str, object],
+    basic: tuple[str, str] | None = None,
 ) -> tuple[int, str, bytes]:
+    headers = {"Content-Type": MEDIA, "Accept": MEDIA}
+    if basic is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(basic).encode()).decode()
     conn = http.client.HTTPSConnection(HOST, port, context=context, timeout=30)
     try:
-        conn.request(
-            "POST",
-            RPC + rpc,
-            body=json.dumps(body),
-            headers={"Content-Type": MEDIA, "Accept": MEDIA},
-        )
+        conn.request("POST", RPC + rpc, body=json.dumps(body), headers=headers)
         response = conn.getresponse()
         return response.status, response.getheader("Content-Type", ""), response.read()
     finally:
@@ -149,6 +153,11 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
                         configuration=b"<config/>",
                         post_configuration_script=b"#!/bin/sh\nexit 0\n",
                     ),
+                ),
+                sc.Device(
+                    CODE_SN,
+                    redirect=[sc.BootstrapServer("198.18.0.11")],
+                    activation_code=ACTIVATION_CODE,
                 ),
             ],
         )
@@ -246,3 +255,19 @@ def test_report_progress(bed: Bed) -> None:
     )  # fmt: skip
     assert status == 204, payload
     assert payload == b""
+
+
+def test_activation_code(bed: Bed) -> None:
+    """A device with an activation code sends it as the HTTP Basic password."""
+    context = bed.device(Pki.create().idevid(bed.device_ca, CODE_SN), "code")
+    body: dict[str, object] = {"ietf-sztp-bootstrap-server:input": {}}
+    status, _, _ = post(context, bed.port, "get-bootstrapping-data", body)
+    assert status == 401
+    status, _, _ = post(context, bed.port, "get-bootstrapping-data", body, (CODE_SN, "wrong"))
+    assert status == 401
+    status, _, payload = post(
+        context, bed.port, "get-bootstrapping-data", body, (CODE_SN, ACTIVATION_CODE)
+    )
+    assert status == 200, payload
+    servers = conveyed(payload)["ietf-sztp-conveyed-info:redirect-information"]["bootstrap-server"]  # type: ignore[index]
+    assert [(s["address"], s["port"]) for s in servers] == [("198.18.0.11", 443)]
