@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""sztpd 0.0.46 (an RFC 8572 bootstrap server) as a server DUT.
+
+Run by the process adapter as `python3 sztpd-dut.py ACTION`; parameters come from the
+ONBOARDCHECK_* environment variables (docs/dut-profile.md). Only the standard library:
+sztpd runs from its own venv (scripts/install-sztpd) and is driven over its RESTCONF
+management ("native") interface, plain HTTP on 127.0.0.1.
+
+Actions:
+  start      sztpd in the foreground, a fresh sqlite database in the state folder, its
+             native interface on 127.0.0.1:native_port. Refused unless the environment
+             holds SZTPD_ACCEPT_CONTRACT=Yes: sztpd's licence is a contract the user
+             accepts, never this script.
+  configure  PUT the running datastore read from the JSON file `sztpd_config`
+             (harness.peers.sztpd_config builds it), with this script's native
+             endpoint and management user added; then waits for the bootstrap port.
+  reset      PUT a configuration with the native endpoint and the user only: no keys,
+             devices or bootstrap endpoint.
+
+Exit status: 0 done, 1 failed (message on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+HERE = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("SZTPD_VENV") or HERE.parent.parent / ".venv-sztpd")
+DATABASE = "sztpd.db"
+STATE = "sztpd-dut.json"
+NATIVE_ADDRESS = "127.0.0.1"
+USER = "onboardcheck"
+RUNNING = "/restconf/ds/ietf-datastores:running"
+MEDIA = "application/yang-data+json"
+READY_TIMEOUT = 30.0
+HTTP_TIMEOUT = 30.0
+
+
+class DutError(Exception):
+    """A failed action; its message goes to stderr, exit status 1. (A plain Exception:
+    this script is the DUT, not part of the harness, and imports nothing of it.)"""
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(f"sztpd-dut: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def param(name: str, default: str | None = None) -> str:
+    value = os.environ.get(f"ONBOARDCHECK_{name.upper()}", "")
+    if value:
+        return value
+    if default is None:
+        raise DutError(f"missing parameter {name} (ONBOARDCHECK_{name.upper()})")
+    return default
+
+
+def port(name: str) -> int:
+    value = param(name)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise DutError(f"{name} {value!r} is not a TCP port")
+    return int(value)
+
+
+def state_dir() -> Path:
+    path = Path(param("state_dir"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_state(sdir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((sdir / STATE).read_text())
+    except (OSError, ValueError):
+        raise DutError("the DUT is not started (no state recorded)") from None
+    if not isinstance(data, dict) or not isinstance(data.get("native_port"), int):
+        raise DutError(f"{sdir / STATE}: not this script's state")
+    return data
+
+
+def save_state(sdir: Path, data: dict[str, Any]) -> None:
+    tmp = sdir / (STATE + ".tmp")
+    # It holds the management password: owner only.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+    tmp.replace(sdir / STATE)
+
+
+# -- start ------------------------------------------------------------------------------------
+
+
+def start() -> None:
+    if os.environ.get("SZTPD_ACCEPT_CONTRACT") != "Yes":
+        fail(
+            "sztpd's licence is a contract for non-production use (see "
+            f"{VENV}/lib/python*/site-packages/sztpd/LICENSE); sztpd is started only when "
+            "you accept it by setting SZTPD_ACCEPT_CONTRACT=Yes in the DUT's environment"
+        )
+    program = VENV / "bin" / "sztpd"
+    if not os.access(program, os.X_OK):
+        fail(f"{program} not found: run scripts/install-sztpd")
+    sdir = state_dir()
+    native_port = port("native_port")
+    database = sdir / DATABASE
+    # A fresh database each start: the factory default (native endpoint on
+    # YANGCORE_INIT_PORT, no users) is written only into a new one.
+    for stale in (database, sdir / STATE):
+        stale.unlink(missing_ok=True)
+    save_state(sdir, {"native_port": native_port, "password": None})
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "SZTPD_ACCEPT_CONTRACT": "Yes",
+        "YANGCORE_INIT_PORT": str(native_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    sys.stdout.flush()
+    os.execve(program, [str(program), f"sqlite:///{database}"], env)
+
+
+# -- RESTCONF client --------------------------------------------------------------------------
+
+
+def wait_for_port(host: str, tcp_port: int, what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            with socket.create_connection((host, tcp_port), timeout=1.0):
+                return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise DutError(f"{what} {host}:{tcp_port} not reachable ({exc})") from None
+        time.sleep(0.1)
+
+
+def put_running(state: dict[str, Any], document: dict[str, Any], password: str | None) -> None:
+    """PUT `document`; `password` is the current management password (None: none yet)."""
+    native_port = state["native_port"]
+    wait_for_port(NATIVE_ADDRESS, native_port, "sztpd's native interface")
+    headers = {"Content-Type": MEDIA, "Accept": MEDIA}
+    if password is not None:
+        token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    body = json.dumps(document).encode()
+    conn = http.client.HTTPConnection(NATIVE_ADDRESS, native_port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request("PUT", RUNNING, body=body, headers=headers)
+        response = conn.getresponse()
+        answer = response.read().decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        raise DutError(f"PUT {RUNNING}: {exc}") from None
+    finally:
+        conn.close()
+    if response.status not in (200, 201, 204):
+        raise DutError(f"PUT {RUNNING} -> {response.status} {response.reason}: {answer.strip()}")
+
+
+def management(state: dict[str, Any], password: str) -> dict[str, Any]:
+    """The native endpoint and the one user this script manages sztpd with."""
+    return {
+        "endpoint": {
+            "name": "native-interface",
+            "yangcore:use-for": "native-interface",
+            "http-over-tcp": {
+                "tcp-server-parameters": {
+                    "local-bind": [
+                        {"local-address": NATIVE_ADDRESS, "local-port": state["native_port"]}
+                    ]
+                }
+            },
+        },
+        "users": {
+            "user": [
+                {
+                    "login": USER,
+                    "email-address": f"{USER}@example.invalid",
+                    # "$0$": crypt-hash's cleartext form; sztpd stores a SHA-256 crypt of it.
+                    "authentication": {"password-based": {"password": "$0$" + password}},
+                    "authorization": {"unrestricted": [None]},
+                }
+            ]
+        },
+    }
+
+
+def with_management(document: dict[str, Any], state: dict[str, Any], password: str) -> None:
+    parts = management(state, password)
+    server = document.setdefault("ietf-restconf-server:restconf-server", {})
+    if not isinstance(server, dict):
+        raise DutError("ietf-restconf-server:restconf-server is not an object")
+    endpoints = server.setdefault("listen", {}).setdefault("endpoints", {})
+    others = [
+        e
+        for e in endpoints.get("endpoint", [])
+        if isinstance(e, dict) and e.get("yangcore:use-for") != "native-interface"
+    ]
+    endpoints["endpoint"] = [parts["endpoint"], *others]
+    document["yangcore:users"] = parts["users"]
+    document.setdefault(
+        "yangcore:preferences",
+        {"authentication": {"internal-authenticator": {"passwords-allowed": {}}}},
+    )
+
+
+def bootstrap_binds(document: dict[str, Any]) -> list[tuple[str, int]]:
+    binds = []
+    server = document.get("ietf-restconf-server:restconf-server", {})
+    for endpoint in server.get("listen", {}).get("endpoints", {}).get("endpoint", []):
+        if endpoint.get("yangcore:use-for") != "sztpd:rfc8572-interface":
+            continue
+        for transport in ("http-over-tls", "http-over-tcp"):
+            tcp = endpoint.get(transport, {}).get("tcp-server-parameters", {})
+            for bind in tcp.get("local-bind", []):
+                binds.append((str(bind["local-address"]), int(bind["local-port"])))
+    return binds
+
+
+# -- configure / reset ------------------------------------------------------------------------
+
+
+def configure() -> None:
+    sdir = state_dir()
+    state = load_state(sdir)
+    source = Path(param("sztpd_config"))
+    try:
+        document = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DutError(f"{source}: not a JSON document ({exc})") from None
+    if not isinstance(document, dict):
+        raise DutError(f"{source}: not a JSON object")
+    password = secrets.token_urlsafe(18)
+    with_management(document, state, password)
+    try:
+        binds = bootstrap_binds(document)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise DutError(f"{source}: malformed rfc8572-interface endpoint") from None
+    put_running(state, document, state.get("password"))
+    state["password"] = password
+    save_state(sdir, state)
+    for host, tcp_port in binds:
+        wait_for_port(host, tcp_port, "sztpd's bootstrap interface")
+
+
+def reset() -> None:
+    sdir = state_dir()
+    state = load_state(sdir)
+    password = secrets.token_urlsafe(18)
+    document: dict[str, Any] = {}
+    with_management(document, state, password)
+    put_running(state, document, state.get("password"))
+    state["password"] = password
+    save_state(sdir, state)
+
+
+ACTIONS = {"start": start, "configure": configure, "reset": reset}
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2 or argv[1] not in ACTIONS:
+        fail(f"usage: sztpd-dut.py {{{'|'.join(ACTIONS)}}}", 2)
+    try:
+        ACTIONS[argv[1]]()
+    except DutError as exc:
+        fail(str(exc))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
