@@ -78,10 +78,16 @@ def state_dir() -> Path:
 
 
 def load_state(sdir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((sdir / STATE).read_text())
-    except (OSError, ValueError):
-        raise DutError("the DUT is not started (no state recorded)") from None
+    # `start` runs in the background: an action right after it waits for its record.
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            data = json.loads((sdir / STATE).read_text())
+            break
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                raise DutError("the DUT is not started (no state recorded)") from None
+            time.sleep(0.05)
     if not isinstance(data, dict) or not isinstance(data.get("native_port"), int):
         raise DutError(f"{sdir / STATE}: not this script's state")
     return data
