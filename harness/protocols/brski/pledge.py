@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,15 +266,19 @@ class Pledge:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _client(self, trust: list[x509.Certificate] | None, authorize: object,
-                est: bool = False) -> EstClientPeer:  # fmt: skip
+    def _client(
+        self,
+        trust: list[x509.Certificate] | None,
+        seen: Callable[[bytes], None] | None,
+        est: bool = False,
+    ) -> EstClientPeer:
         config = self.config
         base = config.registrar_url.rstrip("/") + ("/.well-known/est" if est else WELL_KNOWN)
 
         def hook(der: bytes) -> str | None:
-            if callable(authorize):
-                authorize(der)
-            return None
+            if seen is not None:
+                seen(der)
+            return None  # the pledge judges the certificate itself, after the voucher
 
         try:
             return EstClientPeer(base, trust, client=config.idevid, keylog=config.keylog,
