@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from asn1crypto import core as asn1_core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -35,6 +36,10 @@ KEY_TYPES: tuple[KeyType, ...] = ("p256", "p384", "rsa2048")
 # IEEE 802.1AR §8.5: an IDevID that has no well-defined expiration uses the
 # GeneralizedTime 99991231235959Z as notAfter.
 IDEVID_NOT_AFTER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+# RFC 8995 §2.3.2: id-pe-masa-url, the MASA URI extension of an IDevID (MASAURLSyntax
+# ::= IA5String).
+MASA_URL_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.32")
 
 # Certificates start a little in the past so a peer whose clock lags still accepts them.
 _BACKDATE = dt.timedelta(minutes=5)
@@ -416,6 +421,7 @@ class Pki:
         serial: str | None = None,
         key_type: KeyType | None = None,
         validity: Validity | None = None,
+        masa_url: str | None = None,
     ) -> CertifiedKey:
         """An IEEE 802.1AR-style IDevID.
 
@@ -423,6 +429,7 @@ class Pki:
         alias) and CN = `cn`, or "<model> <serial>" / "<serial>" when `cn` is None.
         notAfter is 99991231235959Z (802.1AR §8.5); keyUsage digitalSignature; CA:FALSE.
         No EKU: 802.1AR does not require one and its absence allows any use.
+        `masa_url` adds the non-critical MASA URI extension of RFC 8995 §2.3.2.
         """
         serial_value = serial_number if serial_number is not None else serial
         if not serial_value:
@@ -437,16 +444,23 @@ class Pki:
         key = generate_key(key_type or self.key_type)
         if validity is None:
             validity = (_now() - _BACKDATE, IDEVID_NOT_AFTER)
+        extensions: list[tuple[x509.ExtensionType, bool]] = [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (_key_usage(digital_signature=True), True),
+        ]
+        if masa_url is not None:
+            try:
+                value = asn1_core.IA5String(masa_url).dump()
+            except (ValueError, TypeError) as exc:
+                raise PkiError(f"MASA URL {masa_url!r} is not an IA5String: {exc}") from exc
+            extensions.append((x509.UnrecognizedExtension(MASA_URL_OID, value), False))
         cert = self._issue(
             issuer,
             subject,
             key.public_key(),
             days=0,
             validity=validity,
-            extensions=[
-                (x509.BasicConstraints(ca=False, path_length=None), True),
-                (_key_usage(digital_signature=True), True),
-            ],
+            extensions=extensions,
         )
         return CertifiedKey(cert, key, _chain_of(issuer))
 
