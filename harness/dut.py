@@ -31,6 +31,7 @@ PLANNED_ADAPTERS = ("http",)
 ROLES: dict[str, tuple[str, ...]] = {
     "est": ("client", "server"),
     "dpp": ("enrollee", "configurator"),
+    "sztp": ("device", "bootstrap-server"),
 }
 CREDENTIAL_PATHS = ("client_cert", "client_key", "trust_anchors")
 CREDENTIAL_STRINGS = ("username", "password")
