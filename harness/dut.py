@@ -32,6 +32,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "est": ("client", "server"),
     "dpp": ("enrollee", "configurator"),
     "brski": ("pledge", "registrar", "masa"),
+    "sztp": ("device", "bootstrap-server"),
 }
 CREDENTIAL_PATHS = ("client_cert", "client_key", "trust_anchors")
 CREDENTIAL_STRINGS = ("username", "password")

@@ -22,6 +22,7 @@ KNOWN = {
     "est": ["client", "server"],
     "brski": ["pledge", "registrar"],
     "dpp": ["enrollee", "configurator"],
+    "sztp": ["device", "bootstrap-server"],
 }
 
 # Line numbers below refer to this text (line 1 = "profile: 1").

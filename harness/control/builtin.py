@@ -160,6 +160,10 @@ def builtin_factory(profile: DutProfile, protocol: str) -> Controller:
         from harness.control.builtin_dpp import BuiltinDppController
 
         return BuiltinDppController(list(section.roles), mutant)
+    if protocol == "sztp":
+        from harness.control.builtin_sztp import BuiltinSztpController
+
+        return BuiltinSztpController(list(section.roles), mutant)
     raise ProfileError(
         profile.path or "<builtin>", "control.adapter", f"no builtin implementation of {protocol}"
     )

@@ -1,0 +1,296 @@
+"""The reference SZTP bootstrap server (RFC 8572 §7): RESTCONF RPCs over HTTP/1.1 and TLS
+with client certificates (Python ssl, http.server, one thread per connection).
+
+The device is the serialNumber of its verified client certificate's subject (the
+IDevID, RFC 8572 §5.3 / IEEE 802.1AR). Answers follow RFC 8040: 401 access-denied for a
+client that is not authenticated or not known, 400 for input the YANG module refuses,
+204 for report-progress, 200 with application/yang-data+json for get-bootstrapping-data.
+`ServerBehaviour` bends it for the mutants (mutants.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.server
+import socket
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from harness.errors import PeerError
+from harness.protocols.sztp import codec
+from harness.protocols.sztp.config import DeviceEntry, ServerSetup
+from harness.protocols.sztp.errors import SztpCodecError
+from harness.protocols.voucher.cms import ID_CT_SZTP_CONVEYED_INFO_JSON, sign_cms
+
+MEDIA = "application/yang-data+json"
+RPC_PREFIX = "/restconf/operations/ietf-sztp-bootstrap-server:"
+MAX_BODY = 256 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 30.0
+
+
+@dataclass
+class ServerBehaviour:
+    """Departures from RFC 8572 a mutant makes; all off in the reference."""
+
+    serve_unknown: bool = False  # an unknown serial gets the first device's data
+    ignore_signed_preferred: bool = False  # signed-data-preferred changes nothing
+    trust_all_configured: bool = False  # every certificate of the setup trusts clients
+    content_type: str | None = None  # another content type for unsigned conveyed info
+    accept_bad_input: bool = False  # input the YANG module refuses still gets answers
+    foreign_owner_certificate: bool = False  # owner certificate not the signer's
+    drop_anchor_root: bool = False  # redirect trust anchors without their root
+
+
+def serial_of(cert: x509.Certificate) -> str | None:
+    names = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    return str(names[-1].value) if names else None
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        sock = self.request
+        sock.settimeout(HANDSHAKE_TIMEOUT)
+        sock.do_handshake()  # here, not in accept(): a slow client stalls only its thread
+        sock.settimeout(IDLE_TIMEOUT)
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.owner.log(f"{self.client_address[0]} {format % args}")
+
+    def _reply(self, status: int, body: bytes = b"", ctype: str = MEDIA) -> None:
+        self.send_response(status)
+        if body:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _error(self, status: int, tag: str, message: str, kind: str = "protocol") -> None:
+        self._reply(status, codec.errors_body(kind, tag, message))
+
+    def do_GET(self) -> None:
+        self._error(405, "operation-not-supported", "RPCs are invoked with POST")
+
+    def do_POST(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self._error(413, "too-big", "missing, malformed or too large Content-Length")
+            self.close_connection = True
+            return
+        body = self.rfile.read(length)
+        if not self.path.startswith(RPC_PREFIX):
+            self._error(404, "invalid-value", f"no resource {self.path}")
+            return
+        self.server.owner.handle(self, self.path[len(RPC_PREFIX):], body)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    owner: BootstrapServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # failed handshakes and dropped clients are the tests' business, not tracebacks
+        self.owner.log(f"{client_address[0]} connection error")
+
+
+class BootstrapServer:
+    """`start()` listens on setup.address:setup.port (0: any free port, read `.port`)."""
+
+    def __init__(self, setup: ServerSetup, behaviour: ServerBehaviour | None = None,
+                 keylog: Path | None = None, log: Path | None = None):  # fmt: skip
+        self.setup = setup
+        self.behaviour = behaviour or ServerBehaviour()
+        self.keylog = keylog
+        self.log_path = log
+        self.port = 0
+        self.progress: list[tuple[str, codec.ReportProgressInput]] = []
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as folder:
+            paths = self.setup.server.write(Path(folder), "server")
+            ctx.load_cert_chain(paths.bundle, paths.key)
+        trust = list(self.setup.device_ca)
+        if self.behaviour.trust_all_configured:
+            trust += self._configured_certificates()
+        ctx.load_verify_locations(cadata="".join(
+            c.public_bytes(Encoding.PEM).decode() for c in trust))  # fmt: skip
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a device CA may be a sub-CA
+        # CERT_OPTIONAL: a device without a certificate gets an RFC 8040 401, not an alert
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.set_alpn_protocols(["http/1.1"])
+        if self.keylog is not None:
+            ctx.keylog_filename = str(self.keylog)
+        return ctx
+
+    def _configured_certificates(self) -> list[x509.Certificate]:
+        found: list[x509.Certificate] = []
+        for dev in self.setup.devices:
+            if isinstance(dev.conveyed, codec.RedirectInformation):
+                for server in dev.conveyed.bootstrap_servers:
+                    if server.trust_anchor:
+                        found += codec.certs_from_cms(server.trust_anchor)
+        return found
+
+    def start(self) -> None:
+        try:
+            context = self._context()
+            httpd = _Server((self.setup.address, self.setup.port), _Handler,
+                            bind_and_activate=False)  # fmt: skip
+            if ":" in self.setup.address:
+                httpd.address_family = socket.AF_INET6
+                httpd.socket = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            httpd.server_bind()
+            httpd.server_activate()
+        except (OSError, ssl.SSLError) as exc:
+            raise PeerError(f"bootstrap server does not start: {exc}") from exc
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True,
+                                           do_handshake_on_connect=False)  # fmt: skip
+        httpd.owner = self
+        self._httpd = httpd
+        self.port = int(httpd.server_address[1])
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        daemon=True, name="sztp-bootstrap-server")
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def log(self, line: str) -> None:
+        if self.log_path is not None:
+            with self._lock, self.log_path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+
+    # -- RPCs ---------------------------------------------------------------------------------
+
+    def _device(self, handler: _Handler) -> DeviceEntry | None:
+        der = handler.request.getpeercert(binary_form=True)
+        if not der:
+            return None
+        serial = serial_of(x509.load_der_x509_certificate(der))
+        device = self.setup.device(serial) if serial else None
+        if device is None and self.behaviour.serve_unknown and self.setup.devices:
+            return self.setup.devices[0]
+        if device is not None and device.activation_code is not None:
+            # RFC 8572 §5.3: an activation code travels as the HTTP Basic password
+            expected = f"{device.serial_number}:{device.activation_code}".encode()
+            given = handler.headers.get("Authorization", "")
+            if given != "Basic " + base64.b64encode(expected).decode():
+                return None
+        return device
+
+    def handle(self, handler: _Handler, rpc: str, body: bytes) -> None:
+        if rpc not in ("get-bootstrapping-data", "report-progress"):
+            handler._error(404, "invalid-value", f"no RPC {rpc}")
+            return
+        device = self._device(handler)
+        if device is None:
+            handler._error(401, "access-denied", "the device is not authenticated")
+            return
+        ctype = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != MEDIA:
+            handler._error(415, "invalid-value", f"Content-Type must be {MEDIA}")
+            return
+        try:
+            if rpc == "report-progress":
+                self._report_progress(handler, device, body)
+            else:
+                self._get_bootstrapping_data(handler, device, body)
+        except SztpCodecError as exc:
+            handler._error(400, "invalid-value", str(exc))
+
+    def _report_progress(self, handler: _Handler, device: DeviceEntry, body: bytes) -> None:
+        try:
+            report = codec.parse_progress_input(body)
+        except SztpCodecError:
+            if not self.behaviour.accept_bad_input:
+                raise
+            report = codec.ReportProgressInput("informational")
+        self.progress.append((device.serial_number, report))
+        handler._reply(204)
+
+    def _get_bootstrapping_data(self, handler: _Handler, device: DeviceEntry,
+                                body: bytes) -> None:  # fmt: skip
+        try:
+            request = codec.parse_get_input(body)
+        except SztpCodecError:
+            if not self.behaviour.accept_bad_input:
+                raise
+            request = codec.GetBootstrappingDataInput()
+        conveyed = device.conveyed
+        if self.behaviour.drop_anchor_root and isinstance(conveyed, codec.RedirectInformation):
+            conveyed = _without_roots(conveyed)
+        content = codec.conveyed_to_json(conveyed)
+        if device.signed and self.setup.owner is not None:
+            output = self._signed(device, content)
+        elif (request.signed_data_preferred and isinstance(conveyed, codec.OnboardingInformation)
+              and not self.behaviour.ignore_signed_preferred):
+            # RFC 8572 §7.3: signed data or unsigned redirect information, never unsigned
+            # onboarding information; this device has neither to offer.
+            handler._error(409, "data-missing", "no signed data for this device",
+                           "application")
+            return
+        else:
+            content_type = self.behaviour.content_type or ID_CT_SZTP_CONVEYED_INFO_JSON
+            output = codec.GetBootstrappingDataOutput(codec.wrap_unsigned(content, content_type))
+        handler._reply(200, output.to_json())
+
+    def _signed(self, device: DeviceEntry, content: bytes) -> codec.GetBootstrappingDataOutput:
+        owner = self.setup.owner
+        assert owner is not None
+        signed = sign_cms(content, ID_CT_SZTP_CONVEYED_INFO_JSON, owner.key, owner.cert)
+        presented = [owner.cert, *owner.chain]
+        if self.behaviour.foreign_owner_certificate:
+            presented = [self.setup.server.cert, *self.setup.server.chain]
+        return codec.GetBootstrappingDataOutput(
+            signed, codec.certs_only(presented), device.ownership_voucher
+        )
+
+
+def _without_roots(info: codec.RedirectInformation) -> codec.RedirectInformation:
+    servers = []
+    for server in info.bootstrap_servers:
+        anchor = server.trust_anchor
+        if anchor:
+            roots = codec.self_signed_roots(codec.certs_from_cms(anchor))
+            certs = [c for c in codec.certs_from_cms(anchor) if c not in roots]
+            anchor = codec.certs_only(certs)
+        servers.append(codec.BootstrapServer(server.address, server.port, anchor))
+    return codec.RedirectInformation(servers)
+
+
+@contextlib.contextmanager
+def running(server: BootstrapServer) -> Any:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
