@@ -160,6 +160,10 @@ def builtin_factory(profile: DutProfile, protocol: str) -> Controller:
         from harness.control.builtin_dpp import BuiltinDppController
 
         return BuiltinDppController(list(section.roles), mutant)
+    if protocol == "brski":
+        from harness.control.builtin_brski import BuiltinBrskiController
+
+        return BuiltinBrskiController(list(section.roles), mutant)
     raise ProfileError(
         profile.path or "<builtin>", "control.adapter", f"no builtin implementation of {protocol}"
     )
