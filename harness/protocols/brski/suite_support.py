@@ -49,7 +49,7 @@ from harness.protocols.est.client import EstClientPeer, EstResponse
 from harness.protocols.est.server import Exchange
 from harness.protocols.voucher.cms import ID_CT_ANIMA_JSON_VOUCHER, sign_cms
 from harness.protocols.voucher.model import VoucherRequest, voucher_request_to_json
-from harness.verdicts import Inconclusive
+from harness.verdicts import Inconclusive, fail, inconclusive
 
 KEYLOG = "tls.keylog"
 HOST = "127.0.0.1"
@@ -397,6 +397,28 @@ class MasaDutBed(_Bed):
         if self._started:
             self._started = False
             self.controller.stop()
+
+
+def refused_voucher(bed: PledgeDutBed, req: str, what: str) -> None:
+    """Fails `req` when the pledge went on after a voucher it must refuse: it reported
+    voucher success or asked to enroll. Inconclusive when it never got the voucher (a
+    pledge that does nothing refuses everything)."""
+    assert bed.registrar is not None
+    vouchers = len(bed.registrar.vouchers)
+    reports = bed.voucher_status()
+    enrolls = bed.enrolled()
+    wire = bed.wire()
+    frames = numbers(wire.all(is_voucher_request))
+    if not vouchers:
+        inconclusive(f"the pledge never received the voucher ({what}): nothing to judge")
+    enroll_frames = numbers(wire.all(
+        lambda f: (f.get("http.request.uri") or "").endswith("/simpleenroll")))
+    if enrolls:
+        fail(f"the pledge accepted a voucher with {what}: it sent /simpleenroll",
+             req, frames=frames + enroll_frames)
+    if any(r.status for r in reports):
+        fail(f"the pledge accepted a voucher with {what}: its voucher status says success",
+             req, frames=frames)
 
 
 def status_of(body: bytes) -> StatusReport | None:
