@@ -224,6 +224,7 @@ class RegistrarDutBed(_Bed):
         self.masa: MasaPeer | None = None
         self.url = ""
         self.idevid: CertifiedKey | None = None
+        self.sent_pvrs: list[bytes] = []  # the signed requests post_pvr() sent
         self._started = False
 
     def start(self, masa: MasaBehaviour | None = None) -> dict[str, str]:
@@ -268,6 +269,7 @@ class RegistrarDutBed(_Bed):
         signer = signer or self.idevid
         body = sign_cms(voucher_request_to_json(pvr), ID_CT_ANIMA_JSON_VOUCHER, signer.key,
                         signer.cert, signer.chain[:-1])  # fmt: skip
+        self.sent_pvrs.append(body)
         peer = EstClientPeer(self.url + WELL_KNOWN, None, client=self.idevid,
                              keylog=self.keylog, verify_hostname=False,
                              authorize=lambda _: None)  # fmt: skip
