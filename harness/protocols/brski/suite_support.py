@@ -44,9 +44,11 @@ from harness.protocols.brski.registrar import (
     RegistrarConfig,
     RegistrarPeer,
 )
+from harness.protocols.brski.server import BrskiRequest, Handler
 from harness.protocols.brski.testbed import BrskiPkiSet, registrar_csrattrs
 from harness.protocols.est.client import EstClientPeer, EstResponse
 from harness.protocols.est.server import Exchange
+from harness.protocols.est.server_ops import OpReply
 from harness.protocols.voucher.cms import ID_CT_ANIMA_JSON_VOUCHER, sign_cms
 from harness.protocols.voucher.model import VoucherRequest, voucher_request_to_json
 from harness.verdicts import Inconclusive, fail, inconclusive
@@ -120,6 +122,28 @@ class _Bed:
 # -- DUT = pledge ----------------------------------------------------------------------------
 
 
+class ScriptedRegistrar(RegistrarPeer):
+    """The tester registrar; its first voucher requests get the scripted answers (a 202
+    with Retry-After, a redirect), the others the reference registrar's."""
+
+    script: list[OpReply]
+
+    def route(self, request: BrskiRequest) -> Handler | None:
+        if request.path == REQUESTVOUCHER and getattr(self, "script", None):
+            reply = self.script.pop(0)
+            return lambda _: reply
+        return super().route(request)
+
+
+def accepted_later(seconds: int) -> OpReply:
+    """A 202 asking the pledge to come back after `seconds` (§5.6)."""
+    return OpReply(202, [("Retry-After", str(seconds))], b"", f"202, Retry-After {seconds}")
+
+
+def redirect_to(url: str) -> OpReply:
+    return OpReply(307, [("Location", url)], b"", f"redirected to {url}")
+
+
 class PledgeDutBed(_Bed):
     """`serve()` starts the tester MASA and registrar; `onboard()` makes the DUT run."""
 
@@ -133,13 +157,18 @@ class PledgeDutBed(_Bed):
         self.state_dir.mkdir(exist_ok=True)
         self.masa: MasaPeer | None = None
         self.registrar: RegistrarPeer | None = None
+        self.hops: list[ScriptedRegistrar] = []  # registrars on further origins
         self.registrar_url = ""
         self.idevid: CertifiedKey | None = None
         self.files: dict[str, str] = {}
         self.results: list[ActionResult] = []
 
     def serve(self, masa: MasaBehaviour | None = None, masa_cls: type[MasaPeer] = MasaPeer,
-              registrar: RegistrarBehaviour | None = None) -> None:  # fmt: skip
+              registrar: RegistrarBehaviour | None = None, script: list[OpReply] | None = None,
+              hops: int = 0) -> None:  # fmt: skip
+        """Start MASA and registrar; `script`: the registrar's first voucher answers;
+        `hops`: that many more registrars on other origins, each redirecting the voucher
+        request to the next (the registrar to the first, the last answers it)."""
         pki = self.pki
         self.masa = masa_cls(
             MasaConfig(credential=pki.masa_tls, signer=pki.masa_signer,
@@ -147,17 +176,28 @@ class PledgeDutBed(_Bed):
                        log=self.evidence.file("masa.log")),
             masa,
         ).start()  # fmt: skip
-        self.registrar = RegistrarPeer(
-            RegistrarConfig(credential=pki.registrar, domain_ca=pki.domain_ca,
-                            manufacturer_trust=[pki.manufacturer.cert],
-                            masa_trust=[pki.masa_web_root.cert], host=HOST, keylog=self.keylog,
-                            log=self.evidence.file("registrar.log"),
-                            csrattrs=registrar_csrattrs()),
-            registrar,
-        ).start()  # fmt: skip
-        reg_port, masa_port = self._capture_to([(HOST, self.registrar.port),
-                                                (HOST, self.masa.port)])  # fmt: skip
+        peers = [
+            ScriptedRegistrar(
+                RegistrarConfig(credential=pki.registrar, domain_ca=pki.domain_ca,
+                                manufacturer_trust=[pki.manufacturer.cert],
+                                masa_trust=[pki.masa_web_root.cert], host=HOST,
+                                keylog=self.keylog,
+                                log=self.evidence.file(f"registrar-{n}.log"),
+                                csrattrs=registrar_csrattrs()),
+                registrar,
+            ).start()
+            for n in range(1 + hops)
+        ]  # fmt: skip
+        self.registrar, self.hops = peers[0], peers[1:]
+        ports = self._capture_to([(HOST, self.registrar.port), (HOST, self.masa.port),
+                                  *[(HOST, p.port) for p in self.hops]])  # fmt: skip
+        reg_port, masa_port, hop_ports = ports[0], ports[1], ports[2:]
         self.registrar_url = f"https://{HOST}:{reg_port}"
+        origins = [reg_port, *hop_ports]
+        for peer, nxt in zip(peers, origins[1:], strict=False):
+            peer.script = [redirect_to(f"https://{HOST}:{nxt}{REQUESTVOUCHER}")]
+        if script:
+            self.registrar.script = list(script)
         self.idevid = pki.idevid(f"{HOST}:{masa_port}", serial=PLEDGE_SERIAL)
         folder = self.evidence.file("pledge-credentials")
         ident = self.idevid.write(folder, "idevid")
@@ -165,14 +205,14 @@ class PledgeDutBed(_Bed):
         self.files = {"idevid_cert": str(ident.bundle), "idevid_key": str(ident.key),
                       "manufacturer_anchor": str(anchor)}  # fmt: skip
 
-    def onboard(self, **overrides: str) -> ActionResult:
+    def onboard(self, timeout: float | None = None, **overrides: str) -> ActionResult:
         """Make the DUT onboard against the tester registrar; its output is evidence."""
         if not self.controller.supports("onboard"):
             raise Inconclusive("the DUT profile defines no 'onboard' action")
         params = {"registrar_url": self.registrar_url, **self.files,
                   "state_dir": str(self.state_dir), "work_dir": str(self.evidence.path),
                   "keylog": str(self.evidence.file("dut-tls.keylog")), **overrides}  # fmt: skip
-        result = self.controller.action("onboard", params, self.timeout)
+        result = self.controller.action("onboard", params, timeout or self.timeout)
         self.results.append(result)
         self.evidence.write_text(
             f"dut-{len(self.results):02d}-onboard.out",
@@ -205,7 +245,7 @@ class PledgeDutBed(_Bed):
         return received(self.registrar, "/simpleenroll")
 
     def _stop_peers(self) -> None:
-        for peer in (self.registrar, self.masa):
+        for peer in (self.registrar, *self.hops, self.masa):
             if peer is not None:
                 peer.stop()
 
