@@ -44,10 +44,16 @@ class BuiltinBrskiController(Controller):
     # -- registrar and MASA --------------------------------------------------------------
 
     def start(self, params: dict[str, str]) -> dict[str, str]:
+        """`dut_role` says which server to start when the DUT plays both (the default
+        DUT of a campaign plays every role); without it the profile's server role."""
         work = Path(params.get("work_dir") or ".")
-        if "registrar" in self.roles:
+        servers = [r for r in ("registrar", "masa") if r in self.roles]
+        role = params.get("dut_role") or (servers[0] if servers else "")
+        if role and role not in servers:
+            raise ControlError("start", f"this DUT plays no BRSKI {role}")
+        if role == "registrar":
             return self._start_registrar(work, params)
-        if "masa" in self.roles:
+        if role == "masa":
             return self._start_masa(work)
         return {}
 

@@ -278,6 +278,7 @@ class RegistrarDutBed(_Bed):
         ).start()  # fmt: skip
         folder = self.evidence.file("dut")
         params = {
+            "dut_role": "registrar",
             "work_dir": str(folder),
             "manufacturer_trust": str(write_certs(folder / "manufacturer-trust.pem",
                                                   [pki.manufacturer.cert])),
@@ -380,7 +381,7 @@ class MasaDutBed(_Bed):
 
     def start(self) -> MasaFacts:
         folder = self.evidence.file("dut")
-        facts = self.controller.start({"work_dir": str(folder)})
+        facts = self.controller.start({"dut_role": "masa", "work_dir": str(folder)})
         self._started = True
         try:
             url = facts["url"]
