@@ -164,6 +164,10 @@ def builtin_factory(profile: DutProfile, protocol: str) -> Controller:
         from harness.control.builtin_sztp import BuiltinSztpController
 
         return BuiltinSztpController(list(section.roles), mutant)
+    if protocol == "brski":
+        from harness.control.builtin_brski import BuiltinBrskiController
+
+        return BuiltinBrskiController(list(section.roles), mutant)
     raise ProfileError(
         profile.path or "<builtin>", "control.adapter", f"no builtin implementation of {protocol}"
     )

@@ -1,0 +1,64 @@
+"""The BRSKI suite judged against the reference roles and each of their mutants: the
+reference passes everything it claims in every role; each mutant fails exactly the
+requirements it was built to break (subprocess runs of the suite, as `onboardcheck run`
+would)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.protocols.brski.mutants import MUTANTS
+from harness.requirements import load_catalogue
+from tests.suite_runner import REPO, run_suite
+
+CATALOGUE = load_catalogue(REPO / "suites" / "brski" / "requirements.yaml")
+
+
+def _ics_gated(requirements: list[str]) -> bool:
+    found = [CATALOGUE.get(r) for r in requirements]
+    return bool(found) and all(req is not None and req.ics for req in found)
+
+
+@pytest.mark.parametrize("role", ["pledge", "registrar", "masa"])
+def test_reference_passes(role: str, tmp_path: Path) -> None:
+    """Every test of the role passes; only tests of requirements behind an ICS option
+    the reference does not claim (202 / redirects of the pledge) are not applicable."""
+    run = run_suite("brski", f"builtin:brski/{role}", tmp_path / role)
+    assert run.results, run.output
+    bad = {r["nodeid"]: r["verdict"] for r in run.results if r["verdict"] != "pass"
+           and not (r["verdict"] == "not_applicable" and _ics_gated(r["requirements"]))}
+    assert not bad, run.table()
+    assert any(r["verdict"] == "pass" for r in run.results), run.table()
+    assert run.returncode == 0, run.output
+    # One capture per test, with the TLS key log beside it.
+    for result in run.results:
+        if result["verdict"] != "pass":
+            continue
+        folder = next((tmp_path / role).glob(f"brski/evidence/{result['name']}*"))
+        assert (folder / "capture.pcapng").is_file(), folder
+        assert (folder / "tls.keylog").stat().st_size > 0, folder
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_fails_what_it_breaks(name: str, tmp_path: Path) -> None:
+    """Each requirement test fails on the mutant built to break it. The run is limited to
+    the tests of those requirements (`--requirement`); ONBOARDCHECK_FULL_MUTANT_RUNS=1
+    runs the role's whole suite and also checks that nothing else fails."""
+    mutant = MUTANTS[name]
+    full = os.environ.get("ONBOARDCHECK_FULL_MUTANT_RUNS") == "1"
+    only = [arg for req in mutant.breaks for arg in ("--requirement", req)]
+    run = run_suite("brski", f"builtin:brski/{mutant.role}:{name}", tmp_path / name,
+                    *([] if full else only))  # fmt: skip
+    assert run.results, run.output
+    if not full:  # --requirement kept only the tests bound to the requirements named
+        ran = {req for r in run.results for req in r["requirements"]}
+        assert ran & set(mutant.breaks) and all(
+            set(r["requirements"]) & set(mutant.breaks) for r in run.results), run.table()
+    failed = run.requirements_with("fail")
+    assert set(mutant.breaks) <= failed, f"not failed: {set(mutant.breaks) - failed}\n{run.table()}"
+    assert failed <= set(mutant.breaks), f"failed beyond its claim: {failed - set(mutant.breaks)}"
+    assert not run.requirements_with("error"), run.table()
+    assert run.returncode != 0, "a failed MUST must fail the gate"
