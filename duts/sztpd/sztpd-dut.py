@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """sztpd 0.0.46 (an RFC 8572 bootstrap server) as a server DUT.
 
-Run by the process adapter as `python3 sztpd-dut.py ACTION`; parameters come from the
+Run by the process adapter as `python3 sztpd-dut.py ACTION` (by the container adapter
+through docker exec, containers/duts/sztpd/Dockerfile); parameters come from the
 ONBOARDCHECK_* environment variables (docs/dut-profile.md). Only the standard library:
 sztpd runs from its own venv (scripts/install-sztpd) and is driven over its RESTCONF
-management ("native") interface, plain HTTP on 127.0.0.1.
+management ("native") interface, plain HTTP on 127.0.0.1 of the DUT's own host or
+container: only this script uses it. The bootstrap interface the harness reaches is
+bound where the harness's setup says (the DUT's address on the test network).
 
 Actions:
   start      sztpd in the foreground, a fresh sqlite database in the state folder, its
              native interface on 127.0.0.1:native_port. Refused unless the environment
              holds SZTPD_ACCEPT_CONTRACT=Yes: sztpd's licence is a contract the user
-             accepts, never this script.
+             accepts, never this script. The process adapter keeps it in the background.
+  detach     `start` in a session of its own, returning once the native interface
+             answers: the container adapter's start (an action there runs to completion).
+  stop       ends what `detach` started (SIGTERM, then SIGKILL).
   configure  PUT the running datastore read from the JSON file `sztpd_config`
              (harness.peers.sztpd_config builds it), with this script's native
              endpoint and management user added; then waits for the bootstrap port.
@@ -23,11 +29,14 @@ Exit status: 0 done, 1 failed (message on stderr), 2 usage.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
 import secrets
+import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,11 +46,14 @@ HERE = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("SZTPD_VENV") or HERE.parent.parent / ".venv-sztpd")
 DATABASE = "sztpd.db"
 STATE = "sztpd-dut.json"
+START_LOG = "sztpd-start.log"  # what a detached sztpd prints
+START_PID = "sztpd-start.pid"  # its process group
 NATIVE_ADDRESS = "127.0.0.1"
 USER = "onboardcheck"
 RUNNING = "/restconf/ds/ietf-datastores:running"
 MEDIA = "application/yang-data+json"
 READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
 HTTP_TIMEOUT = 30.0
 
 
@@ -131,6 +143,59 @@ def start() -> None:
     }
     sys.stdout.flush()
     os.execve(program, [str(program), f"sqlite:///{database}"], env)
+
+
+def detach() -> None:
+    """`start` in a session of its own, returning once the native interface accepts
+    connections: for the container adapter, whose actions run to completion (docker exec
+    has no background action). `stop` ends it."""
+    sdir = state_dir()
+    native_port = port("native_port")
+    stop()  # one sztpd per state folder: a second start replaces the first
+    log = (sdir / START_LOG).open("ab")
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "start"],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                             start_new_session=True)  # fmt: skip
+    log.close()
+    (sdir / START_PID).write_text(str(child.pid))
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            with socket.create_connection((NATIVE_ADDRESS, native_port), timeout=1.0):
+                return
+        except OSError:
+            pass
+        if child.poll() is not None or time.monotonic() > deadline:
+            tail = (sdir / START_LOG).read_text(errors="replace")[-2000:]
+            raise DutError(f"sztpd did not start (status {child.poll()}): {tail}")
+        time.sleep(0.1)
+
+
+def stop() -> None:
+    """End what `detach` started: SIGTERM to its process group, SIGKILL if it outlives
+    STOP_TIMEOUT. Nothing detached: nothing to do."""
+    sdir = state_dir()
+    try:
+        pid = int((sdir / START_PID).read_text())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(pid, signal.SIGKILL)
+    (sdir / START_PID).unlink(missing_ok=True)
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs: neither gone nor a zombie. In a container whose first process
+    (sleep) reaps no orphans, an ended sztpd stays a zombie, which signals still reach."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X", "")
 
 
 # -- RESTCONF client --------------------------------------------------------------------------
@@ -267,7 +332,8 @@ def reset() -> None:
     save_state(sdir, state)
 
 
-ACTIONS = {"start": start, "configure": configure, "reset": reset}
+ACTIONS = {"start": start, "detach": detach, "stop": stop, "configure": configure,
+           "reset": reset}  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
