@@ -11,9 +11,10 @@ bound where the harness's setup says (the DUT's address on the test network).
 
 Actions:
   start      sztpd in the foreground, a fresh sqlite database in the state folder, its
-             native interface on 127.0.0.1:native_port. Refused unless the environment
-             holds SZTPD_ACCEPT_CONTRACT=Yes: sztpd's licence is a contract the user
-             accepts, never this script. The process adapter keeps it in the background.
+             native interface on 127.0.0.1:native_port (and ::1, else 127.0.0.2, till
+             `configure`). Refused unless the environment holds
+             SZTPD_ACCEPT_CONTRACT=Yes: sztpd's licence is a contract the user accepts,
+             never this script. The process adapter keeps it in the background.
   detach     `start` in a session of its own, returning once the native interface
              answers: the container adapter's start (an action there runs to completion).
   stop       ends what `detach` started (SIGTERM, then SIGKILL).
@@ -141,8 +142,46 @@ def start() -> None:
         "YANGCORE_INIT_PORT": str(native_port),
         "PYTHONUNBUFFERED": "1",
     }
+    argv = [str(program), f"sqlite:///{database}"]
+    if not ipv6_loopback():
+        # sztpd's factory default binds the native interface on 127.0.0.1 and ::1 and
+        # exits when either fails; a host or container without IPv6 (the docker backend
+        # turns it off) has no ::1. There the second bind becomes 127.0.0.2, still this
+        # host's loopback; `configure` replaces both with 127.0.0.1 anyway.
+        argv = [str(VENV / "bin" / "python"), "-c", NO_IPV6_LOOPBACK, *argv[1:]]
     sys.stdout.flush()
-    os.execve(program, [str(program), f"sqlite:///{database}"], env)
+    os.execve(argv[0], argv, env)
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# sztpd run with its factory-default native endpoint on 127.0.0.1 and 127.0.0.2.
+NO_IPV6_LOOPBACK = """
+import sys
+from yangcore.dal_init_mixin import DataAccessLayerInitMixin as Mixin
+load = Mixin._load_yang_dir_file
+def factory(self, filename):
+    data = load(self, filename)
+    if filename == "factory-default.json":
+        server = data["ietf-restconf-server:restconf-server"]
+        for endpoint in server["listen"]["endpoints"]["endpoint"]:
+            params = endpoint["http-over-tcp"]["tcp-server-parameters"]
+            for bind in params["local-bind"]:
+                if bind["local-address"] == "::1":
+                    bind["local-address"] = "127.0.0.2"
+    return data
+Mixin._load_yang_dir_file = factory
+from sztpd.__main__ import main
+sys.argv[0] = "sztpd"
+sys.exit(main())
+"""
 
 
 def detach() -> None:
