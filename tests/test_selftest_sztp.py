@@ -1,7 +1,10 @@
 """The SZTP bootstrap-server suite judged against known implementations: the reference
 passes everything it claims; each mutant fails exactly the requirements it was built to
 break; sztpd (a third-party bootstrap server) fails exactly its known findings, through
-`onboardcheck run --dut duts/sztpd.yaml` as a user would run it.
+`onboardcheck run --dut duts/sztpd.yaml` as a user would run it, and gives the same
+verdicts off loopback: in its container (onboardcheck/dut-sztpd) on the docker backend
+and in the DUT's namespace on netns, for a few requirements (those backends need root and,
+for docker, a daemon: skipped elsewhere, failed under CI=true).
 
 Mutants run the tests of the requirements they break (`--requirement`);
 ONBOARDCHECK_FULL_MUTANT_RUNS=1 runs the whole suite against each and also checks that
@@ -11,14 +14,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness.capture.audit import TEST_RANGES, foreign_frames, within
+from harness.dut import load_profile
 from harness.protocols.sztp.mutants import MUTANTS
-from tests.suite_runner import REPO, run_suite
+from tests.suite_runner import REPO, SuiteRun, run_suite
+from tests.test_selftest_backends import backend_usable
 
 DUT = "builtin:sztp/bootstrap-server"
 SZTPD_VENV = REPO / ".venv-sztpd"
@@ -83,6 +90,8 @@ def _accepting_profile(folder: Path) -> Path:
     assert text.count(OPT_OUT) == 1, "duts/sztpd.yaml no longer has the opt-in line"
     text = text.replace(OPT_OUT, 'SZTPD_ACCEPT_CONTRACT: "Yes"')
     text = text.replace("cwd: sztpd\n", f"cwd: {SZTPD_PROFILE.parent / 'sztpd'}\n")
+    text = text.replace("dockerfile: ../", f"dockerfile: {REPO}/")
+    text = text.replace("context: ..\n", f"context: {REPO}\n")
     path = folder / "sztpd-accepted.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -91,6 +100,15 @@ def _accepting_profile(folder: Path) -> Path:
 def test_sztpd_profile_does_not_accept_the_licence() -> None:
     text = SZTPD_PROFILE.read_text(encoding="utf-8")
     assert OPT_OUT in text and "SZTPD_ACCEPT_CONTRACT: \"Yes\"" not in text
+    # one opt-in for both adapters: the container section takes the process section's
+    control = load_profile(SZTPD_PROFILE).control
+    assert control.process is not None and control.container is not None
+    assert control.container.env == control.process.env == {"SZTPD_ACCEPT_CONTRACT": "No"}
+    dockerfile = (REPO / "containers" / "duts" / "sztpd" / "Dockerfile").read_text()
+    assert not [
+        line for line in dockerfile.splitlines()
+        if not line.startswith("#") and "SZTPD_ACCEPT_CONTRACT" in line
+    ], "the image must not accept sztpd's licence"  # fmt: skip
 
 
 def test_sztpd(tmp_path: Path) -> None:
@@ -122,3 +140,67 @@ def test_sztpd(tmp_path: Path) -> None:
     for capture in captures:
         assert capture.stat().st_size > 0, capture
         assert (capture.parent / "tls.keylog").stat().st_size > 0, capture.parent
+
+
+# One test of each kind of exchange (authentication refused, conveyed information, bad
+# input): on loopback sztpd passes the first two and fails RFC8040-7-MUST-01 (FINDINGS).
+OFF_LOOPBACK = ["RFC8040-2.5-MUST-01", "RFC8572-3.1-MUST-01", "RFC8040-7-MUST-01"]
+SZTPD_IMAGE = "onboardcheck/dut-sztpd"
+
+
+def _run_sztpd(folder: Path, profile: Path, *extra: str) -> SuiteRun:
+    only = [arg for req in OFF_LOOPBACK for arg in ("--requirement", req)]
+    return run_suite("sztp", str(profile), folder, *only, *extra)
+
+
+def _check_capture(run: SuiteRun, backend: str) -> None:
+    """Decrypted RESTCONF requests from the peer node to the DUT node, nothing else
+    outside the test ranges."""
+    network = json.loads(next((run.out / "backend").glob("network-*.json")).read_text())
+    assert network["backend"] == backend
+    peer, dut = network["nodes"]["peer"]["ipv4"], network["nodes"]["dut"]["ipv4"]
+    assert all(within(a, TEST_RANGES) and not a.startswith("127.") for a in (peer, dut))
+    if backend == "docker":
+        assert network["nodes"]["dut"]["image"] == SZTPD_IMAGE, network
+    pcaps = sorted((run.out / "sztp" / "evidence").rglob("capture.pcapng"))
+    assert len(pcaps) == len(run.results), pcaps
+    foreign = [line for pcap in pcaps for line in foreign_frames(pcap)]
+    assert not foreign, "\n".join(foreign[:20])
+    folder = run.out / "sztp" / "evidence" / "test_conveyed_information_content_type"
+    fields = subprocess.run(
+        ["tshark", "-r", str(folder / "capture.pcapng"), "-o",
+         f"tls.keylog_file:{folder / 'tls.keylog'}", "-Y", "http.request", "-T", "fields",
+         "-e", "frame.protocols", "-e", "ip.src", "-e", "ip.dst", "-e", "http.request.uri"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    rows = [line.split("\t") for line in fields.stdout.splitlines() if line]
+    assert rows, f"no decrypted HTTP request in {folder}: {fields.stderr}"
+    for protocols, src, dst, uri in rows:
+        assert protocols.startswith("eth:"), protocols  # the bridge's frames, not lo
+        assert (src, dst) == (peer, dut), (src, dst, peer, dut)
+        assert uri.endswith(":get-bootstrapping-data"), uri
+
+
+@pytest.mark.parametrize("backend", ["docker", "netns"])
+def test_sztpd_same_verdicts_off_loopback(backend: str, tmp_path: Path) -> None:
+    _sztpd_installed()
+    backend_usable(backend)
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed: the capture cannot be decrypted")
+    profile = _accepting_profile(tmp_path)
+    loopback = _run_sztpd(tmp_path / "loopback", profile)
+    assert len(loopback.results) >= len(OFF_LOOPBACK), loopback.output
+    failed = {(r["name"], req) for r in loopback.results if r["verdict"] == "fail"
+              for req in r["requirements"]}  # fmt: skip
+    assert failed and failed <= set(FINDINGS), loopback.table()
+    assert "RFC8572-3.1-MUST-01" in loopback.requirements_with("pass"), loopback.table()
+
+    run = _run_sztpd(tmp_path / backend, profile, "--backend", backend)
+    by_name = {r["name"]: r["verdict"] for r in run.results}
+    assert by_name == {r["name"]: r["verdict"] for r in loopback.results}, run.table()
+    assert run.returncode == loopback.returncode != 0, run.output
+    report = json.loads((run.out / "sztp" / "report.json").read_text())
+    adapter = "container" if backend == "docker" else "process"
+    assert report["campaign"]["backend"] == backend
+    assert report["campaign"]["dut"]["adapter"] == adapter, report["campaign"]["dut"]
+    _check_capture(run, backend)
