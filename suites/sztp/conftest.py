@@ -1,4 +1,4 @@
-"""Fixtures of the SZTP suite: the testbed with the DUT as bootstrap server."""
+"""Fixtures of the SZTP suite: the testbeds with the DUT as bootstrap server or device."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from harness.campaign_state import Campaign
 from harness.control import Controller, make_controller
 from harness.control.builtin import builtin_factory
 from harness.evidence import EvidenceDir
+from harness.protocols.sztp.device_bed import DeviceDutBed
 from harness.protocols.sztp.testbed import BootstrapServerBed, SztpPkiSet
 
 
@@ -43,5 +44,19 @@ def server_bed(
         activation_code=bool(ics.get("SZTP-SERVER-ACTIVATION-CODE")),
         network=test_network,
     )  # fmt: skip
+    yield bed
+    bed.close()
+
+
+@pytest.fixture
+def device_bed(
+    campaign: Campaign,
+    sztp_dut: Controller,
+    sztp_pki: SztpPkiSet,
+    evidence: EvidenceDir,
+    quote: Callable[[str], str],
+) -> Iterator[DeviceDutBed]:
+    """DUT = device; the harness is the bootstrap server (call `serve()` first)."""
+    bed = DeviceDutBed(sztp_dut, sztp_pki, evidence, quote, campaign.capture_mode)
     yield bed
     bed.close()

@@ -11,6 +11,10 @@ REFERENCE_ICS: dict[str, dict[str, Any]] = {
         "SZTP-SERVER-REPORT-PROGRESS": True,
         "SZTP-SERVER-ACTIVATION-CODE": True,
     },
+    "device": {
+        "SZTP-DEVICE-SIGNED-DATA": True,
+        "SZTP-DEVICE-REPORT-PROGRESS": True,
+    },
 }
 
 

@@ -17,7 +17,8 @@ import socket
 import ssl
 import tempfile
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,25 @@ class ServerBehaviour:
     accept_bad_input: bool = False  # input the YANG module refuses still gets answers
     foreign_owner_certificate: bool = False  # owner certificate not the signer's
     drop_anchor_root: bool = False  # redirect trust anchors without their root
+    # Tester departures that test a device DUT (docs/sztp.md, "Device role"):
+    redirect_to: codec.BootstrapServer | None = None  # answer with redirect information ...
+    redirects: int | None = None  # ... this many times per chain (None: always)
+    fail_first: int = 0  # the first calls of get-bootstrapping-data answered 503
+    call_limit: int | None = None  # calls beyond this answered 503: stops a redirect loop
+    bad_signature: bool = False  # the signature over signed conveyed information is broken
+    omit_owner_artifacts: bool = False  # signed data without owner certificate and voucher
+
+
+@dataclass
+class Call:
+    """One get-bootstrapping-data call as the server saw it."""
+
+    serial: str | None  # of the verified client certificate (None: none sent)
+    request: bytes
+    status: int = 0
+    answer: str = ""  # "redirect", "onboarding" or the error
+    chain: int = 0  # redirects served in the current chain before this call
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 def serial_of(cert: x509.Certificate) -> str | None:
@@ -121,6 +141,9 @@ class BootstrapServer:
         self.log_path = log
         self.port = 0
         self.progress: list[tuple[str, codec.ReportProgressInput]] = []
+        self.calls: list[Call] = []
+        self.chain = 0  # redirects served since the last `restart_chain()`
+        self.on_call: Callable[[], None] | None = None  # run at each get-bootstrapping-data
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -189,6 +212,10 @@ class BootstrapServer:
             with self._lock, self.log_path.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
 
+    def restart_chain(self) -> None:
+        with self._lock:
+            self.chain = 0
+
     # -- RPCs ---------------------------------------------------------------------------------
 
     def _device(self, handler: _Handler) -> DeviceEntry | None:
@@ -212,6 +239,8 @@ class BootstrapServer:
             handler._error(404, "invalid-value", f"no RPC {rpc}")
             return
         device = self._device(handler)
+        if rpc == "get-bootstrapping-data" and self._tester_answered(handler, device, body):
+            return
         if device is None:
             handler._error(401, "access-denied", "the device is not authenticated")
             return
@@ -226,6 +255,39 @@ class BootstrapServer:
                 self._get_bootstrapping_data(handler, device, body)
         except SztpCodecError as exc:
             handler._error(400, "invalid-value", str(exc))
+
+    def _tester_answered(self, handler: _Handler, device: DeviceEntry | None,
+                         body: bytes) -> bool:  # fmt: skip
+        """Record the call; answer it here when a tester knob (redirects, failures)
+        decides the answer. False: the RFC 8572 answer follows."""
+        der = handler.request.getpeercert(binary_form=True)
+        serial = serial_of(x509.load_der_x509_certificate(der)) if der else None
+        if self.on_call is not None:
+            self.on_call()
+        with self._lock:
+            call = Call(serial, body, chain=self.chain)
+            self.calls.append(call)
+            count = len(self.calls)
+        knobs = self.behaviour
+        if device is None:
+            return False
+        if count <= knobs.fail_first or (knobs.call_limit is not None
+                                         and count > knobs.call_limit):  # fmt: skip
+            call.status, call.answer = 503, "unavailable"
+            handler._error(503, "resource-denied", "try again later", "application")
+            return True
+        if knobs.redirect_to is not None and (knobs.redirects is None
+                                              or call.chain < knobs.redirects):  # fmt: skip
+            with self._lock:
+                self.chain += 1
+            info = codec.RedirectInformation([knobs.redirect_to])
+            content = codec.wrap_unsigned(codec.conveyed_to_json(info))
+            call.status, call.answer = 200, "redirect"
+            handler._reply(200, codec.GetBootstrappingDataOutput(content).to_json())
+            return True
+        call.answer = "redirect" if isinstance(device.conveyed, codec.RedirectInformation) \
+            else "onboarding"
+        return False
 
     def _report_progress(self, handler: _Handler, device: DeviceEntry, body: bytes) -> None:
         try:
@@ -267,12 +329,28 @@ class BootstrapServer:
         owner = self.setup.owner
         assert owner is not None
         signed = sign_cms(content, ID_CT_SZTP_CONVEYED_INFO_JSON, owner.key, owner.cert)
+        if self.behaviour.bad_signature:
+            signed = _broken_signature(signed)
+        if self.behaviour.omit_owner_artifacts:
+            return codec.GetBootstrappingDataOutput(signed)
         presented = [owner.cert, *owner.chain]
         if self.behaviour.foreign_owner_certificate:
             presented = [self.setup.server.cert, *self.setup.server.chain]
         return codec.GetBootstrappingDataOutput(
             signed, codec.certs_only(presented), device.ownership_voucher
         )
+
+
+def _broken_signature(der: bytes) -> bytes:
+    """The SignedData with the last octet of its signature flipped."""
+    from asn1crypto import cms
+
+    info = cms.ContentInfo.load(der)
+    signer = info["content"]["signer_infos"][0]
+    value = bytearray(signer["signature"].native)
+    value[-1] ^= 0xFF
+    signer["signature"] = bytes(value)
+    return info.dump(force=True)
 
 
 def _without_roots(info: codec.RedirectInformation) -> codec.RedirectInformation:

@@ -79,11 +79,15 @@ class SztpPkiSet:
     def device(self, serial: str, issuer: CertifiedKey | None = None) -> CertifiedKey:
         return self.pki.idevid(issuer or self.device_ca, serial, model="onboardcheck device")
 
-    def voucher(self, serial: str) -> bytes:
-        """An ownership voucher (RFC 8366) for `serial` pinning the owner's root."""
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        voucher = Voucher(created_on=now, assertion="verified", serial_number=serial,
-                          pinned_domain_cert=self.owner_root.cert.public_bytes(Encoding.DER))
+    def voucher(self, serial: str, *, expires_on: dt.datetime | None = None,
+                pinned: x509.Certificate | None = None,
+                created_on: dt.datetime | None = None) -> bytes:  # fmt: skip
+        """An ownership voucher (RFC 8366) for `serial` pinning the owner's root (or
+        `pinned`), created now (or `created_on`), expiring at `expires_on`."""
+        now = created_on or dt.datetime.now(dt.UTC).replace(microsecond=0)
+        pin = pinned or self.owner_root.cert
+        voucher = Voucher(created_on=now, expires_on=expires_on, assertion="verified",
+                          serial_number=serial, pinned_domain_cert=pin.public_bytes(Encoding.DER))
         return sign_cms(voucher_to_json(voucher), ID_CT_ANIMA_JSON_VOUCHER,
                         self.masa.key, self.masa.cert)  # fmt: skip
 
