@@ -222,6 +222,20 @@ class PledgeDutBed(_Bed):
             raise Inconclusive("onboard: the DUT needs an operator and none is available")
         return result
 
+    def scheduled_waits(self) -> list[float] | None:
+        """The waits (seconds) the DUT says it scheduled after each 202, from its state
+        `retry_waits` (a text file, one number a line); None when its profile keeps no
+        such record. Inconclusive when the record does not parse."""
+        state = self.controller.state({"state_dir": str(self.state_dir)})
+        if "retry_waits" not in state:
+            return None
+        raw = state["retry_waits"] or b""
+        try:
+            return [float(line) for line in raw.decode("ascii").split()]
+        except (UnicodeDecodeError, ValueError):
+            raise Inconclusive(
+                f"the DUT's retry_waits record does not parse: {raw[:80]!r}") from None
+
     def reset(self) -> None:
         if self.controller.supports("reset"):
             self.controller.action("reset", {"state_dir": str(self.state_dir)}, self.timeout)
