@@ -105,7 +105,9 @@ def test_flow_pledge_registrar_masa_est(bed: BrskiBed, tmp_path: Path) -> None:
     )  # fmt: skip
     assert chain.returncode == 0, chain.stderr.decode()
     assert result.ldevid.cert.public_key() == result.ldevid.key.public_key()
-    assert [a.oid for a in result.csrattrs] == ["1.2.840.10045.4.3.2"]
+    # What the registrar was configured to ask: ecdsa-with-SHA256 (RFC 5758) and
+    # id-at-serialNumber (X.520, RFC 4519), which its CSR check then enforces.
+    assert [a.oid for a in result.csrattrs] == ["1.2.840.10045.4.3.2", "2.5.4.5"]
 
     # Follow-up: mutual TLS with the LDevID, the pinned CA as the only trust anchor.
     follow = EstClientPeer(

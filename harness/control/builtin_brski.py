@@ -5,7 +5,10 @@ Registrar and MASA are servers: `start()` brings them up and answers the facts t
 needs (URL, trust anchors, for the MASA an IDevID it vouches for). The pledge is a
 client: its `onboard` action runs the whole flow against the registrar URL it is given,
 with the IDevID and manufacturer anchor it is given, and leaves its state (pinned
-domain certificate, LDevID) in `state_dir`.
+domain certificate, LDevID) in `state_dir`, with the waits it scheduled after each 202
+(`retry-waits.txt`, seconds, one a line). Its clock runs `TIME_SCALE` times faster than
+the wall clock, so a scheduled 60 s wait takes 0.6 s: a suite judges the schedule it
+records, not how long it slept.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from harness.errors import ControlError, OnboardcheckError, ProfileError
 
 ROLES = ("pledge", "registrar", "masa")
 DUT_SERIAL = "ONBC-BRSKI-DUT-0001"
+TIME_SCALE = 100.0  # the builtin pledge's Retry-After waits, sped up
+RETRY_WAITS = "retry-waits.txt"
 
 
 class BuiltinBrskiController(Controller):
@@ -29,7 +34,8 @@ class BuiltinBrskiController(Controller):
         from harness.protocols.brski.mutants import MUTANTS
 
         super().__init__({"pinned_domain_cert": "{state_dir}/pinned.pem",
-                          "ldevid": "{state_dir}/ldevid.pem"})  # fmt: skip
+                          "ldevid": "{state_dir}/ldevid.pem",
+                          "retry_waits": "{state_dir}/" + RETRY_WAITS})  # fmt: skip
         if mutant and mutant not in MUTANTS:
             raise ProfileError("<builtin>", "control.builtin.mutant",
                                f"no BRSKI mutant {mutant!r}; known: {', '.join(sorted(MUTANTS))}")
@@ -167,9 +173,16 @@ class BuiltinBrskiController(Controller):
             manufacturer_anchor=read_certs(params["manufacturer_anchor"])[0],
             registrar_url=params["registrar_url"],
             keylog=Path(keylog) if keylog else None,
+            sleep=lambda seconds: time.sleep(seconds / TIME_SCALE),
         )
-        result = Pledge(config, knobs.pledge, knobs.pledge_quirks).run()
+        pledge = Pledge(config, knobs.pledge, knobs.pledge_quirks)
         state = Path(params.get("state_dir") or ".")
+        try:
+            result = pledge.run()
+        finally:
+            if pledge.waits:
+                state.mkdir(parents=True, exist_ok=True)
+                (state / RETRY_WAITS).write_text("".join(f"{w:g}\n" for w in pledge.waits))
         write_certs(state / "pinned.pem", [result.pinned])
         write_certs(state / "ldevid.pem", [result.ldevid.cert])
         return f"enrolled: {result.ldevid.cert.subject.rfc4514_string()}\n"

@@ -13,15 +13,23 @@ nonce, idevid-issuer; unknown leaves ignored) and pinning (§5.6.2: the registra
 certificate chains to pinned-domain-cert); voucher status telemetry (§5.7); then EST
 with the pinned certificate as explicit trust anchor: /csrattrs, /simpleenroll, and
 enroll status telemetry (§5.9.4). Every failure is a typed `BrskiError`.
+
+A 202 answer to the voucher-request is retried after its Retry-After, limited to 60 s
+(§5.6), with the same signed request; a 3xx is followed, to at most one other web
+origin (§5.6). Both are bounded (`MAX_RETRIES`, `MAX_REDIRECTS`); the waits go through
+`PledgeConfig.sleep` and are recorded in `Pledge.waits`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from asn1crypto import cms as asn1_cms
 from asn1crypto import core as asn1_core
@@ -62,6 +70,12 @@ from harness.protocols.voucher.model import (
 
 SIGNED_TYPES = (ID_CT_ANIMA_JSON_VOUCHER, "1.2.840.113549.1.7.1")  # id-data: docs/voucher.md
 NONCE_BYTES = 16
+RETRY_AFTER_LIMIT = 60.0  # seconds: §5.6 "MUST limit the 'Retry-After' time to 60 seconds"
+DEFAULT_RETRY_WAIT = 5.0  # a 202 without a usable Retry-After
+MAX_RETRIES = 3  # 202 answers taken before giving up
+MAX_REDIRECTS = 5  # redirections (of any origin) followed before giving up
+CROSS_ORIGIN_REDIRECTS = 1  # §5.6: no more than one redirection to another web origin
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @dataclass
@@ -71,6 +85,7 @@ class PledgeBehaviour:
     no_nonce: bool = False  # a nonceless pledge voucher-request
     omit_proximity: bool = False  # no proximity-registrar-cert in the request
     send_status: bool = True  # voucher and enroll status telemetry (§5.7, §5.9.4)
+    new_nonce_on_retry: bool = False  # after a 202, a new request with a fresh nonce
 
 
 @dataclass
@@ -81,6 +96,8 @@ class PledgeQuirks:
     skip_signature_check: bool = False  # a voucher whose MASA signature fails
     skip_nonce_check: bool = False  # a voucher with another nonce, or none
     skip_pinning: bool = False  # the registrar need not chain to pinned-domain-cert
+    uncapped_retry_after: bool = False  # waits the whole Retry-After, over 60 s too
+    follow_every_redirect: bool = False  # any number of redirections to other origins
 
 
 @dataclass
@@ -92,6 +109,7 @@ class PledgeConfig:
     connect: Connector | None = None  # how TCP connections are made (test network node)
     timeout: float = 20.0
     key_type: KeyType = "p256"  # of the LDevID key
+    sleep: Callable[[float], None] = time.sleep  # how a Retry-After wait is spent
 
 
 @dataclass
@@ -105,6 +123,7 @@ class PledgeResult:
     pinned: x509.Certificate  # its trust anchor for the domain from now on
     ldevid: CertifiedKey
     csrattrs: list[codec.CsrAttr] = field(default_factory=list)
+    registrar_url: str = ""  # the origin that gave the voucher (after redirections)
 
 
 class Pledge:
@@ -123,35 +142,79 @@ class Pledge:
         if serial is None:
             raise BrskiError("setup", "the IDevID subject has no single serialNumber")
         self.serial = serial
+        self.waits: list[float] = []  # seconds scheduled after each 202, in order
+        self.registrar_url = config.registrar_url.rstrip("/")  # moved by redirections
 
     def run(self) -> PledgeResult:
         request, voucher_cms, voucher, registrar_cert = self.request_voucher()
         pinned = _pinned_cert(voucher)
         ldevid, attrs = self.enroll(pinned)
-        return PledgeResult(request, voucher, voucher_cms, registrar_cert, pinned, ldevid, attrs)
+        return PledgeResult(request, voucher, voucher_cms, registrar_cert, pinned, ldevid, attrs,
+                            self.registrar_url)  # fmt: skip
 
     # -- voucher (§5.2, §5.6, §5.7) -------------------------------------------------------
 
     def request_voucher(self) -> tuple[VoucherRequest, bytes, Voucher, x509.Certificate]:
-        seen: list[bytes] = []
+        """The voucher exchange, with its 202 retries and redirections (§5.6)."""
+        url = self.registrar_url + REQUESTVOUCHER
+        signed: tuple[VoucherRequest, bytes] | None = None
+        retries = redirects = cross_origin = 0
+        cross_limit = MAX_REDIRECTS if self.quirks.follow_every_redirect else CROSS_ORIGIN_REDIRECTS
+        while True:
+            signed, resp, done = self._attempt(url, signed)
+            if done is not None:
+                if _origin(url) != _origin(self.registrar_url):
+                    self.registrar_url = _origin(url)  # EST goes where the voucher came from
+                return done
+            if resp.status == 202 and retries < MAX_RETRIES:
+                retries += 1
+                wait = retry_wait(resp.header("retry-after"),
+                                  None if self.quirks.uncapped_retry_after else RETRY_AFTER_LIMIT)
+                self.waits.append(wait)
+                self.config.sleep(wait)
+                if self.behaviour.new_nonce_on_retry:
+                    signed = None
+                continue
+            location = resp.header("location")
+            if resp.status in REDIRECTS and location:
+                target = urljoin(url, location.strip())
+                if urlsplit(target).scheme != "https":
+                    raise RequestRefused("redirect", resp.status,
+                                         f"redirected to {target!r}: not https", "registrar")
+                if _origin(target) != _origin(url):
+                    cross_origin += 1
+                redirects += 1
+                if redirects > MAX_REDIRECTS or cross_origin > cross_limit:
+                    raise RequestRefused("redirect", resp.status, f"redirection to {target!r} "
+                                         "not followed: one to another origin at most",
+                                         "registrar")  # fmt: skip
+                url = target
+                continue
+            _expect(resp, "requestvoucher", "registrar")
+            raise RequestRefused("requestvoucher", resp.status, "no voucher", "registrar")
 
-        def remember(der: bytes) -> None:
-            seen.append(der)  # provisional: recorded, judged after the voucher (§5.6.2)
-
-        peer = self._client(None, remember)
+    def _attempt(
+        self, url: str, signed: tuple[VoucherRequest, bytes] | None
+    ) -> tuple[tuple[VoucherRequest, bytes], EstResponse,
+               tuple[VoucherRequest, bytes, Voucher, x509.Certificate] | None]:  # fmt: skip
+        """One POST of the voucher-request to `url`: the request sent, the answer, and on
+        a 200 the checked voucher (its status telemetry sent on the same connection)."""
+        seen: list[bytes] = []  # provisional: recorded, judged after the voucher (§5.6.2)
+        peer = self._client(_origin(url), None, seen.append)
         with peer.session() as session:
             if session.error is not None or not seen:
                 raise RequestRefused("provisional-tls", 0, session.error or "no certificate",
                                      "registrar")  # fmt: skip
             registrar_cert = x509.load_der_x509_certificate(seen[0])
-            request = self._voucher_request(registrar_cert)
-            body = sign_cms(voucher_request_to_json(request), ID_CT_ANIMA_JSON_VOUCHER,
-                            self.config.idevid.key, self.config.idevid.cert,
-                            self.config.idevid.chain[:-1])  # fmt: skip
-            resp = session.request("POST", REQUESTVOUCHER,
+            signed = self._signed_request(registrar_cert, signed)
+            request, body = signed
+            path = urlsplit(url).path or REQUESTVOUCHER
+            query = urlsplit(url).query
+            resp = session.request("POST", path + (f"?{query}" if query else ""),
                                    {"Content-Type": VOUCHER_CMS_JSON, "Accept": VOUCHER_CMS_JSON},
                                    body)  # fmt: skip
-            _expect(resp, "requestvoucher", "registrar")
+            if resp.status != 200 or resp.error is not None:
+                return signed, resp, None
             try:
                 voucher = self.verify_voucher(resp.body, request)
                 self.check_pinning(voucher, registrar_cert)
@@ -159,7 +222,25 @@ class Pledge:
                 self._status(session, VOUCHER_STATUS, False, exc.reason)
                 raise
             self._status(session, VOUCHER_STATUS, True, "voucher accepted")
-        return request, resp.body, voucher, registrar_cert
+        return signed, resp, (request, resp.body, voucher, registrar_cert)
+
+    def _signed_request(
+        self, registrar_cert: x509.Certificate, signed: tuple[VoucherRequest, bytes] | None
+    ) -> tuple[VoucherRequest, bytes]:
+        """The request to send: the previous one, byte for byte, unless this registrar
+        presents another certificate (then the same nonce with its certificate)."""
+        if signed is None:
+            request = self._voucher_request(registrar_cert)
+        else:
+            previous = signed[0]
+            own = registrar_cert.public_bytes(serialization.Encoding.DER)
+            if previous.proximity_registrar_cert in (None, own):
+                return signed
+            request = replace(previous, proximity_registrar_cert=own)
+        body = sign_cms(voucher_request_to_json(request), ID_CT_ANIMA_JSON_VOUCHER,
+                        self.config.idevid.key, self.config.idevid.cert,
+                        self.config.idevid.chain[:-1])  # fmt: skip
+        return request, body
 
     def _voucher_request(self, registrar_cert: x509.Certificate) -> VoucherRequest:
         behaviour = self.behaviour
@@ -228,7 +309,7 @@ class Pledge:
     def enroll(self, pinned: x509.Certificate) -> tuple[CertifiedKey, list[codec.CsrAttr]]:
         """EST with `pinned` as explicit trust anchor; the new LDevID and the CSR
         attributes the registrar asked for."""
-        peer = self._client([pinned], None, est=True)
+        peer = self._client(self.registrar_url, [pinned], None, est=True)
         with peer.session() as session:
             if session.error is not None:
                 raise EnrollmentError("est-tls", session.error)
@@ -268,12 +349,13 @@ class Pledge:
 
     def _client(
         self,
+        origin: str,
         trust: list[x509.Certificate] | None,
         seen: Callable[[bytes], None] | None,
         est: bool = False,
     ) -> EstClientPeer:
         config = self.config
-        base = config.registrar_url.rstrip("/") + ("/.well-known/est" if est else WELL_KNOWN)
+        base = origin + ("/.well-known/est" if est else WELL_KNOWN)
 
         def hook(der: bytes) -> str | None:
             if seen is not None:
@@ -293,6 +375,29 @@ class Pledge:
         report = StatusReport(1, ok, reason)
         # Telemetry is best effort (§5.7): its answer changes nothing for the pledge.
         session.request("POST", path, {"Content-Type": JSON}, report.to_json())
+
+
+def retry_wait(value: str | None, limit: float | None = RETRY_AFTER_LIMIT) -> float:
+    """Seconds to wait for a Retry-After value (delta-seconds or an HTTP-date), at most
+    `limit`; `DEFAULT_RETRY_WAIT` when it is absent or does not parse."""
+    seconds = DEFAULT_RETRY_WAIT
+    text = (value or "").strip()
+    if text.isdigit():
+        seconds = float(text)
+    elif text:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+            seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+        except (TypeError, ValueError):
+            pass
+    seconds = max(0.0, seconds)
+    return seconds if limit is None else min(seconds, limit)
+
+
+def _origin(url: str) -> str:
+    """scheme://host:port of a URL (its web origin)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _pinned_cert(voucher: Voucher) -> x509.Certificate:

@@ -1,9 +1,9 @@
 """What the reference BRSKI roles claim (their ICS), as a DUT profile would, and the PEM
 files a reference DUT and the suite hand each other.
 
-The reference pledge follows no redirect and takes no 202: it is given the registrar's
-URL (no discovery) and treats every answer but 200 as a refusal, so the requirements on
-redirects and Retry-After are not applicable to it.
+The reference pledge retries after a 202 (Retry-After limited to 60 s, the same
+request) and follows redirections to one other origin at most (RFC 8995 §5.6), so it
+claims both options; it is given the registrar's URL (no discovery).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from harness.errors import InputError
 
 REFERENCE_ICS: dict[str, dict[str, Any]] = {
     "pledge": {
-        "BRSKI-PLEDGE-RETRY-AFTER": False,
-        "BRSKI-PLEDGE-REDIRECT": False,
+        "BRSKI-PLEDGE-RETRY-AFTER": True,
+        "BRSKI-PLEDGE-REDIRECT": True,
         "BRSKI-PLEDGE-TELEMETRY": True,
     },
     "registrar": {},

@@ -11,7 +11,8 @@ voucher-request (RVR, §5.5): the PVR as prior-signed-voucher-request, the PVR's
 no proximity-registrar-cert; signs it, finds the MASA in the IDevID's MASA URI
 extension (§2.3.2) and forwards the MASA's voucher to the pledge unchanged. Telemetry
 (§5.7, §5.9.4) is recorded; EST (§5.9) is the EST server peer's, with the domain CA,
-and enrolls an IDevID only after a voucher was issued for its serial number.
+and enrolls an IDevID only after a voucher was issued for its serial number, and only
+a CSR that honours the CSR attributes it serves (§5.9.2, `csr_check.py`): a 400 else.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ from harness.protocols.brski.common import (
     parse_status,
     serial_of,
 )
-from harness.protocols.brski.errors import Refusal
+from harness.protocols.brski.csr_check import csr_violations
+from harness.protocols.brski.errors import BrskiError, Refusal
 from harness.protocols.brski.server import BrskiRequest, BrskiServerPeer, Handler
+from harness.protocols.est import codec
 from harness.protocols.est.client import Connector, EstClientPeer
 from harness.protocols.est.server import EstServerConfig
 from harness.protocols.est.server_ops import OpReply, ServerBehaviour
@@ -75,6 +78,7 @@ class RegistrarQuirks:
     skip_proximity_check: bool = False  # proximity-registrar-cert need not be ours
     skip_serial_check: bool = False  # PVR serial-number need not be the client's
     enroll_without_voucher: bool = False  # EST for an IDevID that got no voucher
+    skip_csr_check: bool = False  # a CSR need not honour the CSR attributes served
 
 
 @dataclass
@@ -132,6 +136,10 @@ class RegistrarPeer(BrskiServerPeer):
         self.voucher_status: list[tuple[str | None, StatusReport]] = []
         self.enroll_status: list[tuple[str | None, StatusReport]] = []
         self._records_lock = threading.Lock()
+        try:
+            self.csr_attrs = codec.parse_csrattrs(config.csrattrs) if config.csrattrs else []
+        except codec.CodecError as exc:
+            raise BrskiError("setup", f"the registrar's CSR attributes: {exc}") from exc
 
     @property
     def url(self) -> str:
@@ -146,7 +154,7 @@ class RegistrarPeer(BrskiServerPeer):
         if request.path == ENROLLSTATUS:
             return self._status(self.enroll_status, "enroll status")
         if request.path.startswith(EST_WELL_KNOWN + "/") and request.path.endswith("enroll"):
-            return self._enroll_gate(request)
+            return self._enroll_gate(request) or self._csr_gate(request)
         return None
 
     # -- voucher requests (§5.3, §5.5) ----------------------------------------------------
@@ -260,6 +268,31 @@ class RegistrarPeer(BrskiServerPeer):
 
         def refuse(_: BrskiRequest) -> OpReply:
             raise Refusal(403, f"no voucher was issued for serial-number {serial!r}")
+
+        return refuse
+
+    def _csr_gate(self, req: BrskiRequest) -> Handler | None:
+        """A 400 handler for a CSR that ignores the CSR attributes (§5.9.2); None lets
+        EST answer (a body that is no CSR is EST's to refuse)."""
+        if self.registrar_quirks.skip_csr_check or not self.csr_attrs or req.method != "POST":
+            return None
+        try:
+            csr = codec.csr_from_body(req.body)
+        except codec.CodecError:
+            return None
+        client = None
+        if req.peer_cert_der is not None:
+            try:
+                client = x509.load_der_x509_certificate(req.peer_cert_der)
+            except ValueError:
+                client = None
+        problems = csr_violations(csr, self.csr_attrs, serial_of(client) if client else None)
+        if not problems:
+            return None
+
+        def refuse(_: BrskiRequest) -> OpReply:
+            raise Refusal(400, "the CSR does not honour the CSR attributes: "
+                               + "; ".join(problems))  # fmt: skip
 
         return refuse
 

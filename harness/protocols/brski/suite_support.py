@@ -21,13 +21,15 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
 from harness.capture import CaptureSession, Frame, PacketCursor, decode
 from harness.control import ActionResult, Controller
-from harness.crypto.pki import CertifiedKey
+from harness.crypto.pki import KEY_TYPES, CertifiedKey, generate_key, make_csr
 from harness.errors import DecodeError, OnboardcheckError, PeerError
 from harness.evidence import EvidenceDir
 from harness.protocols.brski.common import (
+    EST_WELL_KNOWN,
     REQUESTVOUCHER,
     VOUCHER_CMS_JSON,
     WELL_KNOWN,
@@ -36,6 +38,7 @@ from harness.protocols.brski.common import (
     parse_status,
     serial_of,
 )
+from harness.protocols.brski.csr_check import SIGNATURE_ALGORITHMS, X520_PREFIX
 from harness.protocols.brski.masa import MasaBehaviour, MasaConfig, MasaPeer, MasaQuirks
 from harness.protocols.brski.pledge import Pledge, PledgeBehaviour, PledgeConfig, PledgeQuirks
 from harness.protocols.brski.reference import read_certified, read_certs, write_certs
@@ -47,6 +50,7 @@ from harness.protocols.brski.registrar import (
 from harness.protocols.brski.server import BrskiRequest, Handler
 from harness.protocols.brski.testbed import BrskiPkiSet, registrar_csrattrs
 from harness.protocols.est.client import EstClientPeer, EstResponse
+from harness.protocols.est.codec import CsrAttr
 from harness.protocols.est.server import Exchange
 from harness.protocols.est.server_ops import OpReply
 from harness.protocols.voucher.cms import ID_CT_ANIMA_JSON_VOUCHER, sign_cms
@@ -222,6 +226,20 @@ class PledgeDutBed(_Bed):
             raise Inconclusive("onboard: the DUT needs an operator and none is available")
         return result
 
+    def scheduled_waits(self) -> list[float] | None:
+        """The waits (seconds) the DUT says it scheduled after each 202, from its state
+        `retry_waits` (a text file, one number a line); None when its profile keeps no
+        such record. Inconclusive when the record does not parse."""
+        state = self.controller.state({"state_dir": str(self.state_dir)})
+        if "retry_waits" not in state:
+            return None
+        raw = state["retry_waits"] or b""
+        try:
+            return [float(line) for line in raw.decode("ascii").split()]
+        except (UnicodeDecodeError, ValueError):
+            raise Inconclusive(
+                f"the DUT's retry_waits record does not parse: {raw[:80]!r}") from None
+
     def reset(self) -> None:
         if self.controller.supports("reset"):
             self.controller.action("reset", {"state_dir": str(self.state_dir)}, self.timeout)
@@ -344,6 +362,13 @@ class RegistrarDutBed(_Bed):
             proximity_registrar_cert=prox.public_bytes(serialization.Encoding.DER),
         )  # fmt: skip
 
+    def est_client(self, pinned: x509.Certificate) -> EstClientPeer:
+        """EST to the DUT as the pledge after its voucher: the IDevID as client
+        certificate, `pinned` (the voucher's pinned-domain-cert) as trust anchor."""
+        assert self.idevid is not None, "start() first"
+        return EstClientPeer(self.url + EST_WELL_KNOWN, [pinned], client=self.idevid,
+                             keylog=self.keylog, verify_hostname=False)  # fmt: skip
+
     def rvrs(self) -> list[Exchange]:
         """The registrar voucher-requests the tester MASA received."""
         assert self.masa is not None
@@ -462,6 +487,38 @@ def refused_voucher(bed: PledgeDutBed, req: str, what: str) -> None:
     if any(r.status for r in reports):
         fail(f"the pledge accepted a voucher with {what}: its voucher status says success",
              req, frames=frames)
+
+
+def conforming_csr(serial: str = PLEDGE_SERIAL) -> x509.CertificateSigningRequest:
+    """The CSR the reference pledge sends: P-256, ECDSA-with-SHA256, CN and serialNumber."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, serial),
+                         x509.NameAttribute(NameOID.SERIAL_NUMBER, serial)])  # fmt: skip
+    return make_csr(generate_key("p256"), subject)
+
+
+def violating_csr(asked: list[CsrAttr], serial: str = PLEDGE_SERIAL
+                  ) -> tuple[x509.CertificateSigningRequest, str] | None:  # fmt: skip
+    """A CSR that honours none of the CSR attributes `asked` this suite knows how to
+    break (signature algorithms, subject attribute types), and what it breaks; None
+    when `asked` has none of those."""
+    algorithms = {a.oid for a in asked if not a.is_attribute and a.oid in SIGNATURE_ALGORITHMS}
+    names = {a.oid for a in asked if not a.is_attribute and a.oid.startswith(X520_PREFIX)}
+    if not algorithms and not names:
+        return None
+    kept = [] if NameOID.COMMON_NAME.dotted_string in names else [
+        x509.NameAttribute(NameOID.COMMON_NAME, serial)]  # fmt: skip
+    broken = [f"has no subject {oid}" for oid in sorted(names)]
+    csr = None
+    if algorithms:
+        for key_type in KEY_TYPES:
+            csr = make_csr(generate_key(key_type), x509.Name(kept))
+            signed_with = csr.signature_algorithm_oid.dotted_string
+            if signed_with not in algorithms:
+                broken.append(f"is signed with {signed_with}, not {', '.join(sorted(algorithms))}")
+                break
+    if not broken:
+        return None
+    return csr or make_csr(generate_key("p256"), x509.Name(kept)), " and ".join(broken)
 
 
 def status_of(body: bytes) -> StatusReport | None:

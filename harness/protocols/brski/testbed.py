@@ -38,6 +38,7 @@ LOCAL_NAMES = ["localhost", HOST, "::1"]
 CMC_RA = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.28")  # id-kp-cmcRA: RFC 8995 §2.5.5 registrar
 CLIENT_AUTH = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.2")
 ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
+SERIAL_NUMBER = "2.5.4.5"  # id-at-serialNumber
 
 
 @dataclass
@@ -76,8 +77,9 @@ class BrskiPkiSet:
 
 
 def registrar_csrattrs() -> bytes:
-    """What the reference registrar asks for on /csrattrs (§5.9.2): an ECDSA signature."""
-    return codec.encode_csrattrs([codec.CsrAttr(ECDSA_WITH_SHA256)])
+    """What the reference registrar asks for on /csrattrs (§5.9.2), and enforces: an
+    ECDSA-with-SHA256 signature and a subject serialNumber (the IDevID's)."""
+    return codec.encode_csrattrs([codec.CsrAttr(ECDSA_WITH_SHA256), codec.CsrAttr(SERIAL_NUMBER)])
 
 
 class BrskiBed:
