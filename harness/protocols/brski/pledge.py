@@ -4,7 +4,8 @@
                                  registrar_url="https://127.0.0.1:8443")).run()
     result.ldevid, result.pinned
 
-Discovery (mDNS, GRASP) is not done: the pledge is given the registrar's URL. Steps:
+Without a registrar URL the pledge discovers the registrar by mDNS first
+(discovery.py; GRASP is not done). Steps:
 a provisional TLS connection (the registrar's certificate is not checked yet, §5.1)
 with the IDevID as client certificate; a pledge voucher-request with a fresh nonce and
 the registrar's certificate as proximity-registrar-cert, signed with the IDevID key;
@@ -43,6 +44,7 @@ from harness.protocols.brski.common import (
     idevid_issuer_of,
     serial_of,
 )
+from harness.protocols.brski.discovery import DEFAULT_TIMEOUT, first_registrar_url
 from harness.protocols.brski.errors import (
     BrskiError,
     EnrollmentError,
@@ -87,11 +89,12 @@ class PledgeQuirks:
 class PledgeConfig:
     idevid: CertifiedKey
     manufacturer_anchor: x509.Certificate  # the MASA's trust anchor (§5.6.1)
-    registrar_url: str  # https://host:port of the registrar (no discovery)
+    registrar_url: str | None = None  # https://host:port; None: discovered (discovery.py)
     keylog: Path | None = None
     connect: Connector | None = None  # how TCP connections are made (test network node)
     timeout: float = 20.0
     key_type: KeyType = "p256"  # of the LDevID key
+    discovery_timeout: float = DEFAULT_TIMEOUT  # the bounded wait for an mDNS answer
 
 
 @dataclass
@@ -273,7 +276,7 @@ class Pledge:
         est: bool = False,
     ) -> EstClientPeer:
         config = self.config
-        base = config.registrar_url.rstrip("/") + ("/.well-known/est" if est else WELL_KNOWN)
+        base = self.registrar_url().rstrip("/") + ("/.well-known/est" if est else WELL_KNOWN)
 
         def hook(der: bytes) -> str | None:
             if seen is not None:
@@ -286,6 +289,12 @@ class Pledge:
                                  authorize=hook, connect=config.connect)  # fmt: skip
         except PeerError as exc:
             raise BrskiError("setup", str(exc)) from exc
+
+    def registrar_url(self) -> str:
+        """The configured registrar, else the first one discovered by mDNS (RFC 8995 §4.1)."""
+        if self.config.registrar_url is None:
+            self.config.registrar_url = first_registrar_url(self.config.discovery_timeout)
+        return self.config.registrar_url
 
     def _status(self, session: EstSession, path: str, ok: bool, reason: str) -> None:
         if not self.behaviour.send_status:
