@@ -41,6 +41,7 @@ DEFAULT_INTERFACES = ("127.0.0.1",)
 DEFAULT_TIMEOUT = 5.0
 SETTLE = 0.5  # after the first usable answer: how long to wait for further registrars
 MAX_CANDIDATES = 16  # a flood of instances is not followed further
+RESOLVE_WAIT = 1.0  # per instance: one that never resolves must not use up the whole wait
 
 
 class DiscoveryError(BrskiError):
@@ -170,7 +171,8 @@ def discover_registrars(timeout: float = DEFAULT_TIMEOUT, *,
             if name in seen:
                 continue
             seen.add(name)
-            candidate, why = _resolve(zc, service, name, max(deadline - time.monotonic(), 0.1))
+            wait = min(max(deadline - time.monotonic(), 0.1), RESOLVE_WAIT)
+            candidate, why = _resolve(zc, service, name, wait)
             if candidate is None:
                 rejected.append(f"{name!r}: {why}")
                 continue
@@ -216,4 +218,3 @@ def first_registrar_url(timeout: float = DEFAULT_TIMEOUT, *,
                         interfaces: Sequence[str] = DEFAULT_INTERFACES) -> str:  # fmt: skip
     """The URL of the first registrar discovered (what the pledge connects to)."""
     return discover_registrars(timeout, interfaces=interfaces)[0].url
-
