@@ -4,7 +4,8 @@
                                  registrar_url="https://127.0.0.1:8443")).run()
     result.ldevid, result.pinned
 
-Discovery (mDNS, GRASP) is not done: the pledge is given the registrar's URL. Steps:
+Without a registrar URL the pledge discovers the registrar by mDNS first
+(discovery.py; GRASP is not done). Steps:
 a provisional TLS connection (the registrar's certificate is not checked yet, §5.1)
 with the IDevID as client certificate; a pledge voucher-request with a fresh nonce and
 the registrar's certificate as proximity-registrar-cert, signed with the IDevID key;
@@ -51,6 +52,7 @@ from harness.protocols.brski.common import (
     idevid_issuer_of,
     serial_of,
 )
+from harness.protocols.brski.discovery import DEFAULT_TIMEOUT, first_registrar_url
 from harness.protocols.brski.errors import (
     BrskiError,
     EnrollmentError,
@@ -104,12 +106,13 @@ class PledgeQuirks:
 class PledgeConfig:
     idevid: CertifiedKey
     manufacturer_anchor: x509.Certificate  # the MASA's trust anchor (§5.6.1)
-    registrar_url: str  # https://host:port of the registrar (no discovery)
+    registrar_url: str | None = None  # https://host:port; None: discovered (discovery.py)
     keylog: Path | None = None
     connect: Connector | None = None  # how TCP connections are made (test network node)
     timeout: float = 20.0
     key_type: KeyType = "p256"  # of the LDevID key
     sleep: Callable[[float], None] = time.sleep  # how a Retry-After wait is spent
+    discovery_timeout: float = DEFAULT_TIMEOUT  # the bounded wait for an mDNS answer
 
 
 @dataclass
@@ -143,7 +146,20 @@ class Pledge:
             raise BrskiError("setup", "the IDevID subject has no single serialNumber")
         self.serial = serial
         self.waits: list[float] = []  # seconds scheduled after each 202, in order
-        self.registrar_url = config.registrar_url.rstrip("/")  # moved by redirections
+        self._registrar_url = config.registrar_url.rstrip("/") if config.registrar_url else None
+
+    @property
+    def registrar_url(self) -> str:
+        """The registrar's origin: the configured one, else the first discovered by mDNS
+        (RFC 8995 §4.1, discovery.py); redirections move it."""
+        if self._registrar_url is None:
+            found = first_registrar_url(self.config.discovery_timeout).rstrip("/")
+            self._registrar_url = self.config.registrar_url = found
+        return self._registrar_url
+
+    @registrar_url.setter
+    def registrar_url(self, url: str) -> None:
+        self._registrar_url = url
 
     def run(self) -> PledgeResult:
         request, voucher_cms, voucher, registrar_cert = self.request_voucher()

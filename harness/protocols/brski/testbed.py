@@ -21,6 +21,7 @@ from cryptography import x509
 from harness.capture import CaptureSession
 from harness.crypto.pki import CertifiedKey, Pki
 from harness.errors import PeerError
+from harness.protocols.brski.discovery import RegistrarAnnouncer
 from harness.protocols.brski.masa import MasaBehaviour, MasaConfig, MasaPeer, MasaQuirks
 from harness.protocols.brski.pledge import Pledge, PledgeBehaviour, PledgeConfig, PledgeQuirks
 from harness.protocols.brski.registrar import (
@@ -98,6 +99,7 @@ class BrskiBed:
         self.idevid: CertifiedKey | None = None
         self.registrar_port = 0  # where clients connect (the relay in transcript mode)
         self.masa_port = 0
+        self.announcer: RegistrarAnnouncer | None = None
 
     def start(
         self,
@@ -130,17 +132,25 @@ class BrskiBed:
         self.idevid = pki.idevid(f"{HOST}:{self.masa_port}")
         return self
 
+    def announce(self, instance: str = "onboardcheck-registrar") -> RegistrarAnnouncer:
+        """Announce the registrar (where clients connect) as _brski-registrar._tcp.local."""
+        if not self.registrar_port:
+            raise PeerError("BrskiBed.start() first")
+        self.announcer = RegistrarAnnouncer(HOST, self.registrar_port, instance=instance).start()
+        return self.announcer
+
     def pledge(
         self,
         behaviour: PledgeBehaviour | None = None,
         quirks: PledgeQuirks | None = None,
+        discover: bool = False,  # find the registrar by mDNS instead of being told
     ) -> Pledge:
         if self.idevid is None:
             raise PeerError("BrskiBed.start() first")
         config = PledgeConfig(
             idevid=self.idevid,
             manufacturer_anchor=self.pki.manufacturer.cert,
-            registrar_url=f"https://{HOST}:{self.registrar_port}",
+            registrar_url=None if discover else f"https://{HOST}:{self.registrar_port}",
         )
         return Pledge(config, behaviour, quirks)
 
@@ -160,6 +170,8 @@ class BrskiBed:
         return self.capture.stop().pcap
 
     def _stop_peers(self) -> None:
+        if self.announcer is not None:
+            self.announcer.stop()
         for peer in (self.registrar, self.masa):
             if peer is not None:
                 peer.stop()
