@@ -9,7 +9,8 @@ server DUT's `configure` action (parameter `sztp_config`) and the reference serv
                   "conveyed-information": {<ietf-sztp-conveyed-info JSON>},
                   "signed": false,
                   "ownership-voucher": "<base64 CMS>",                 (signed only)
-                  "activation-code": "..."}]}                          (optional)
+                  "activation-code": "...",                            (optional)
+                  "encrypt-to": "<PEM>"}]}    (optional: the device's IDevID certificate)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class DeviceEntry:
     signed: bool = False
     ownership_voucher: bytes | None = None  # CMS, for signed conveyed information
     activation_code: str | None = None
+    encrypt_to: x509.Certificate | None = None  # conveyed information encrypted to it (§3.4)
 
 
 @dataclass
@@ -93,6 +95,8 @@ def dumps(setup: ServerSetup) -> str:
             entry["ownership-voucher"] = base64.b64encode(dev.ownership_voucher).decode()
         if dev.activation_code is not None:
             entry["activation-code"] = dev.activation_code
+        if dev.encrypt_to is not None:
+            entry["encrypt-to"] = dev.encrypt_to.public_bytes(Encoding.PEM).decode()
         doc["devices"].append(entry)
     return json.dumps(doc, indent=2)
 
@@ -113,12 +117,14 @@ def loads(text: str) -> ServerSetup:
             setup.owner = _credential(owner["certificate"], owner["key"], "owner")
         for entry in doc.get("devices", []):
             voucher = entry.get("ownership-voucher")
+            recipient = entry.get("encrypt-to")
             setup.devices.append(DeviceEntry(
                 str(entry["serial-number"]),
                 parse_conveyed_json(json.dumps(entry["conveyed-information"])),
                 bool(entry.get("signed", False)),
                 base64.b64decode(voucher) if voucher else None,
                 entry.get("activation-code"),
+                x509.load_pem_x509_certificate(recipient.encode()) if recipient else None,
             ))  # fmt: skip
     except SztpCodecError:
         raise

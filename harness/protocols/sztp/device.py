@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from harness.crypto.pki import CertifiedKey
 from harness.protocols.sztp import codec
+from harness.protocols.sztp.encryption import EncryptionError, decrypt_conveyed, is_enveloped
 from harness.protocols.sztp.errors import SztpCodecError, SztpError
 from harness.protocols.sztp.peer import Connect, DevicePeer
 from harness.protocols.sztp.server import serial_of
@@ -66,6 +67,7 @@ class DeviceBehaviour:
     prefer_signed: bool = True  # signed-data-preferred to untrusted servers
     loop_back: bool = True  # after a failed pass, through the list again (§5.2)
     report_progress: bool = True
+    decrypt: bool = True  # encrypted conveyed information opened with the IDevID key (§5.3)
 
 
 @dataclass
@@ -107,6 +109,7 @@ class Step:
     status: int | None = None
     kind: str = ""  # "redirect", "onboarding" or "" (nothing usable)
     signed: bool = False
+    encrypted: bool = False  # the conveyed information came as EnvelopedData
     trust_state: bool = False
     accepted: bool = False
     reason: str = ""
@@ -213,7 +216,9 @@ class Device:
             step.reason = answer.describe()[:300]
             return False
         try:
-            content, step.signed = self._unwrap(answer.output())
+            output = answer.output()
+            step.encrypted = is_enveloped(output.conveyed_information)
+            content, step.signed = self._unwrap(output)
             info = codec.parse_conveyed_json(content)
         except (SztpCodecError, _Refused) as exc:
             step.reason = str(exc)  # signed data that fails validation: trust-state FALSE
@@ -265,6 +270,16 @@ class Device:
         """The conveyed information's content and whether it came signed and validated;
         _Refused when signed data does not validate."""
         der = output.conveyed_information
+        if is_enveloped(der):
+            if not self.behaviour.decrypt:
+                raise SztpCodecError("encrypted conveyed information: not decrypted",
+                                     "conveyed-information")  # fmt: skip
+            try:
+                # §5.3: decrypt first, with the key of the certificate it was encrypted to
+                der = decrypt_conveyed(der, self.config.idevid.key)
+            except EncryptionError as exc:
+                raise _Refused(f"encrypted conveyed information does not decrypt: {exc}") \
+                    from None
         if self.behaviour.check_signature:
             unwrapped = codec.unwrap_conveyed(der)
             content, signed = unwrapped.content, unwrapped.signed is not None

@@ -68,28 +68,30 @@ class DeviceDutBed:
     def serve(self, conveyed: codec.ConveyedInformation | None = None, *, signed: bool = False,
               voucher: bytes | None = None, trusted: bool = True,
               behaviour: ServerBehaviour | None = None, hops: int | None = 0,
-              intermediate: bool = False) -> None:  # fmt: skip
+              intermediate: bool = False, encrypted: bool = False) -> None:  # fmt: skip
         """Start the tester bootstrap server for the device `DEVICE_SN`.
 
         `conveyed`: what it serves (default: onboarding information), signed with the
         owner certificate and `voucher` (default: a valid one) when `signed`; `trusted`:
         whether the device is given the server's trust anchor; `hops`: a chain of that
         many redirects before it (None: a redirect loop); `intermediate`: the device's
-        IDevID is issued by a sub-CA of the manufacturer CA the server trusts.
+        IDevID is issued by a sub-CA of the manufacturer CA the server trusts;
+        `encrypted`: the conveyed information is encrypted to the device's IDevID (§3.4).
         """
         pki = self.pki
         cred = pki.pki.server_cert(pki.server_root, HOST, sans=[HOST, "localhost"])
         if signed and voucher is None:
             voucher = pki.voucher(self.serial)
-        device = DeviceEntry(self.serial, conveyed or onboarding_info(), signed, voucher)
-        setup = ServerSetup(HOST, 0, cred, [pki.device_ca.cert], [device],
-                            pki.owner if signed else None)  # fmt: skip
-        knobs = behaviour or ServerBehaviour()
         self.trusted = trusted
         issuer = None
         if intermediate:
             issuer = pki.pki.sub_ca(pki.device_ca, "onboardcheck SZTP manufacturer sub-CA")
         self.idevid = pki.device(self.serial, issuer)
+        device = DeviceEntry(self.serial, conveyed or onboarding_info(), signed, voucher,
+                             encrypt_to=self.idevid.cert if encrypted else None)  # fmt: skip
+        setup = ServerSetup(HOST, 0, cred, [pki.device_ca.cert], [device],
+                            pki.owner if signed else None)  # fmt: skip
+        knobs = behaviour or ServerBehaviour()
         if hops == 0:
             self.entry = self._server(setup, knobs, "bootstrap-server")
             self._capture_to([self.entry])

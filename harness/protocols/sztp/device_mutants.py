@@ -61,6 +61,11 @@ DEVICE_MUTANTS: dict[str, DeviceMutant] = {
         DeviceBehaviour(loop_back=False),
         ("RFC8572-5.2-MUST-01",),
     ),
+    "no-decryption": DeviceMutant(
+        "does not decrypt encrypted conveyed information (CMS EnvelopedData)",
+        DeviceBehaviour(decrypt=False),
+        ("RFC8572-5.3-MUST-09",),
+    ),
 }
 
 

@@ -14,6 +14,7 @@ REFERENCE_ICS: dict[str, dict[str, Any]] = {
     "device": {
         "SZTP-DEVICE-SIGNED-DATA": True,
         "SZTP-DEVICE-REPORT-PROGRESS": True,
+        "SZTP-DEVICE-ENCRYPTED": True,
     },
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import http.server
 import socket
 import ssl
@@ -29,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from harness.errors import PeerError
 from harness.protocols.sztp import codec
 from harness.protocols.sztp.config import DeviceEntry, ServerSetup
+from harness.protocols.sztp.encryption import encrypt_conveyed
 from harness.protocols.sztp.errors import SztpCodecError
 from harness.protocols.voucher.cms import ID_CT_SZTP_CONVEYED_INFO_JSON, sign_cms
 
@@ -57,6 +59,7 @@ class ServerBehaviour:
     call_limit: int | None = None  # calls beyond this answered 503: stops a redirect loop
     bad_signature: bool = False  # the signature over signed conveyed information is broken
     omit_owner_artifacts: bool = False  # signed data without owner certificate and voucher
+    encrypt_to: x509.Certificate | None = None  # encrypts to this certificate, not the device's
 
 
 @dataclass
@@ -323,6 +326,11 @@ class BootstrapServer:
         else:
             content_type = self.behaviour.content_type or ID_CT_SZTP_CONVEYED_INFO_JSON
             output = codec.GetBootstrappingDataOutput(codec.wrap_unsigned(content, content_type))
+        recipient = self.behaviour.encrypt_to or device.encrypt_to
+        if recipient is not None:
+            # RFC 8572 §3.4: the unencrypted artifact (signed or not) inside EnvelopedData
+            output = dataclasses.replace(output, conveyed_information=encrypt_conveyed(
+                output.conveyed_information, recipient))  # fmt: skip
         handler._reply(200, output.to_json())
 
     def _signed(self, device: DeviceEntry, content: bytes) -> codec.GetBootstrappingDataOutput:
