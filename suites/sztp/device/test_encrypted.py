@@ -7,7 +7,6 @@ import pytest
 
 from harness.protocols.sztp import codec
 from harness.protocols.sztp.device_bed import DeviceDutBed
-from harness.protocols.sztp.server import ServerBehaviour
 from harness.protocols.sztp.testbed import onboarding_info
 from harness.verdicts import check
 
@@ -38,17 +37,3 @@ def test_signed_encrypted_onboarding_decrypted(device_bed: DeviceDutBed) -> None
     check(outcome.result == "onboarded",
           f"signed and encrypted onboarding information was not accepted: {outcome.steps}",
           REQ)  # fmt: skip
-
-
-@pytest.mark.requirement(REQ)
-@pytest.mark.ics("SZTP-DEVICE-ENCRYPTED")
-def test_encrypted_to_another_device_not_accepted(device_bed: DeviceDutBed) -> None:
-    """Encrypted to another device's IDevID: this device has no key for it and must not
-    come out onboarded with it."""
-    other = device_bed.pki.device("ONBC-SZTP-SOMEONE-ELSE").cert
-    device_bed.serve(trusted=True, behaviour=ServerBehaviour(encrypt_to=other))
-    outcome = device_bed.bootstrap()
-    served = [c for c in device_bed.calls if c.serial == device_bed.serial]
-    check(bool(served), "the device never reached the server: nothing was judged", REQ)
-    check(outcome.result != "onboarded" and outcome.onboarding is None,
-          "the device onboarded with conveyed information encrypted to another device", REQ)
