@@ -59,7 +59,6 @@ class ServerBehaviour:
     call_limit: int | None = None  # calls beyond this answered 503: stops a redirect loop
     bad_signature: bool = False  # the signature over signed conveyed information is broken
     omit_owner_artifacts: bool = False  # signed data without owner certificate and voucher
-    encrypt_to: x509.Certificate | None = None  # encrypts to this certificate, not the device's
 
 
 @dataclass
@@ -326,7 +325,7 @@ class BootstrapServer:
         else:
             content_type = self.behaviour.content_type or ID_CT_SZTP_CONVEYED_INFO_JSON
             output = codec.GetBootstrappingDataOutput(codec.wrap_unsigned(content, content_type))
-        recipient = self.behaviour.encrypt_to or device.encrypt_to
+        recipient = device.encrypt_to
         if recipient is not None:
             # RFC 8572 §3.4: the unencrypted artifact (signed or not) inside EnvelopedData
             output = dataclasses.replace(output, conveyed_information=encrypt_conveyed(
