@@ -17,7 +17,7 @@ import pytest
 
 from harness.backends import TestNetwork
 from harness.campaign_state import Campaign, KnowledgeLog, ResultRecord
-from harness.errors import OnboardcheckError
+from harness.errors import ControlError, OnboardcheckError
 from harness.evidence import EvidenceDir
 from harness.requirements import suites_root
 from harness.verdicts import Inconclusive, NotApplicable, Outcome, Verdict, VerdictSignal
@@ -191,6 +191,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             )
 
 
+MAX_OUTPUT_LINE = 300  # of a DUT's output quoted in a reason
+
+
 def _classify(call: pytest.CallInfo[None]) -> Outcome:
     if call.excinfo is None:
         return Outcome(Verdict.PASS)
@@ -200,6 +203,10 @@ def _classify(call: pytest.CallInfo[None]) -> Outcome:
     if isinstance(exc, pytest.skip.Exception):
         # a bare pytest.skip would hide a requirement: report it as inconclusive
         return Outcome(Verdict.INCONCLUSIVE, f"skipped: {exc.msg}")
+    if isinstance(exc, ControlError) and exc.output.strip():
+        # the DUT's own last words (e.g. why `start` gave up) belong in the reason too
+        last = exc.output.strip().splitlines()[-1][:MAX_OUTPUT_LINE]
+        return Outcome(Verdict.ERROR, f"harness error: {exc}; the DUT said: {last}")
     if isinstance(exc, OnboardcheckError):
         return Outcome(Verdict.ERROR, f"harness error: {exc}")
     if isinstance(exc, AssertionError):

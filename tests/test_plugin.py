@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 CATALOGUE = """\
 protocol: demo
 specs:
@@ -183,3 +185,27 @@ def test_killed_run_keeps_results(tmp_path: Path) -> None:
     assert got["test_a_first"]["verdict"] == "pass"
     campaign = json.loads((tmp_path / "out" / "demo" / "campaign.json").read_text())
     assert campaign["finished"] is None
+
+
+def test_control_error_reason_quotes_the_dut() -> None:
+    from harness.errors import ControlError
+    from harness.plugin import MAX_OUTPUT_LINE, _classify
+    from harness.verdicts import Verdict
+
+    def failing_start() -> None:
+        raise ControlError("start", "exited with status 1", "starting\nlicence not accepted\n")
+
+    outcome = _classify(pytest.CallInfo.from_call(failing_start, when="call"))
+    assert outcome.verdict == Verdict.ERROR
+    assert outcome.reason.endswith("the DUT said: licence not accepted"), outcome.reason
+
+    def long_line() -> None:
+        raise ControlError("start", "exited with status 1", "x" * 5000)
+
+    reason = _classify(pytest.CallInfo.from_call(long_line, when="call")).reason
+    assert reason.endswith("x" * MAX_OUTPUT_LINE) and "x" * (MAX_OUTPUT_LINE + 1) not in reason
+
+    def silent() -> None:
+        raise ControlError("start", "exited with status 1")
+
+    assert "said" not in _classify(pytest.CallInfo.from_call(silent, when="call")).reason
