@@ -55,8 +55,10 @@ def device_bed(
     sztp_pki: SztpPkiSet,
     evidence: EvidenceDir,
     quote: Callable[[str], str],
+    test_network: TestNetwork,
 ) -> Iterator[DeviceDutBed]:
     """DUT = device; the harness is the bootstrap server (call `serve()` first)."""
-    bed = DeviceDutBed(sztp_dut, sztp_pki, evidence, quote, campaign.capture_mode)
+    bed = DeviceDutBed(sztp_dut, sztp_pki, evidence, quote, campaign.capture_mode,
+                       network=test_network)
     yield bed
     bed.close()

@@ -1,8 +1,9 @@
 """The arrangement of one SZTP test case with the DUT as device.
 
 The harness is the bootstrap server (server.py with tester knobs): `serve()` starts it
-(and, for redirect chains, a second one the first redirects to), behind capture relays
-on loopback with the servers' TLS key log beside the capture. `bootstrap()` makes the
+(and, for redirect chains, a second one the first redirects to) on the test network's
+peer node, captured there (live, or behind recording relays) with the servers' TLS key
+log beside the capture. `bootstrap()` makes the
 DUT run its `bootstrap` action against that server, with the IDevID, server trust anchor
 and voucher trust anchor the bed made, and reads back the outcome the DUT left in its
 state folder (`control.state` key `outcome`). Tests judge the outcome and what the
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 from cryptography import x509
 
+from harness.backends import LoopbackBackend, TestNetwork
 from harness.capture import CaptureSession
 from harness.control import ActionResult, Controller
 from harness.crypto.pki import CertifiedKey
@@ -29,7 +31,6 @@ from harness.protocols.sztp.server import BootstrapServer, Call, ServerBehaviour
 from harness.protocols.sztp.testbed import KEYLOG, SztpPkiSet, onboarding_info
 from harness.verdicts import Inconclusive
 
-HOST = "127.0.0.1"
 DEVICE_SN = "ONBC-SZTP-DEVICE-5"
 GUARD = 64  # calls a redirect loop gets before the tester stops answering it
 
@@ -39,7 +40,10 @@ class DeviceDutBed:
 
     def __init__(self, controller: Controller, pki: SztpPkiSet, evidence: EvidenceDir,
                  quote: Callable[[str], str], capture_mode: str = "auto",
-                 timeout: float = 120.0):  # fmt: skip
+                 timeout: float = 120.0, network: TestNetwork | None = None):  # fmt: skip
+        self.network = network or LoopbackBackend().open("loopback", ["peer", "dut"])
+        self.peer_node = self.network.node("peer")
+        self.host = self.peer_node.ipv4  # where the tester servers listen
         self.controller = controller
         self.pki = pki
         self.evidence = evidence
@@ -62,7 +66,8 @@ class DeviceDutBed:
                 ) -> BootstrapServer:  # fmt: skip
         server = BootstrapServer(setup, behaviour, keylog=self.keylog,
                                  log=self.evidence.file(f"{name}.log"))  # fmt: skip
-        server.start()
+        with self.peer_node.inside():  # its threads stay on the peer node
+            server.start()
         return server
 
     def serve(self, conveyed: codec.ConveyedInformation | None = None, *, signed: bool = False,
@@ -79,7 +84,8 @@ class DeviceDutBed:
         `encrypted`: the conveyed information is encrypted to the device's IDevID (§3.4).
         """
         pki = self.pki
-        cred = pki.pki.server_cert(pki.server_root, HOST, sans=[HOST, "localhost"])
+        host = self.host
+        cred = pki.pki.server_cert(pki.server_root, host, sans=[host, "localhost"])
         if signed and voucher is None:
             voucher = pki.voucher(self.serial)
         self.trusted = trusted
@@ -89,7 +95,7 @@ class DeviceDutBed:
         self.idevid = pki.device(self.serial, issuer)
         device = DeviceEntry(self.serial, conveyed or onboarding_info(), signed, voucher,
                              encrypt_to=self.idevid.cert if encrypted else None)  # fmt: skip
-        setup = ServerSetup(HOST, 0, cred, [pki.device_ca.cert], [device],
+        setup = ServerSetup(host, 0, cred, [pki.device_ca.cert], [device],
                             pki.owner if signed else None)  # fmt: skip
         knobs = behaviour or ServerBehaviour()
         if hops == 0:
@@ -105,17 +111,18 @@ class DeviceDutBed:
                                   "bootstrap-server")  # fmt: skip
         _, hop_port = self._capture_to([self.entry, self.hop])
         anchor = codec.certs_only([pki.server_root.cert])
-        target = codec.BootstrapServer(HOST, hop_port, anchor)
+        target = codec.BootstrapServer(host, hop_port, anchor)
         self.entry.behaviour.redirect_to = target
         self.hop.behaviour.redirect_to = target
         self.entry.on_call = self.hop.restart_chain
 
     def _capture_to(self, servers: list[BootstrapServer]) -> list[int]:
         ports = [s.port for s in servers]
-        self._capture = CaptureSession(self.evidence.path, "sztp", ports, self.capture_mode)
+        self._capture = CaptureSession(self.evidence.path, "sztp", ports, self.capture_mode,
+                                       network=self.network)  # fmt: skip
         self._capture.start()
-        relays = [self._capture.relay((HOST, p)) for p in ports]
-        self._urls = [f"https://{HOST}:{relays[0]}"]
+        relays = [self._capture.relay((self.host, p)) for p in ports]
+        self._urls = [f"https://{self.host}:{relays[0]}"]
         return relays
 
     def server_anchor(self) -> x509.Certificate:
