@@ -24,26 +24,32 @@ def brski_dut(campaign: Campaign, test_network: TestNetwork) -> Iterator[Control
 
 @pytest.fixture
 def pledge_bed(campaign: Campaign, brski_dut: Controller, evidence: EvidenceDir,
-               quote: Callable[[str], str]) -> Iterator[PledgeDutBed]:  # fmt: skip
+               quote: Callable[[str], str], test_network: TestNetwork
+               ) -> Iterator[PledgeDutBed]:  # fmt: skip
     """DUT = pledge; the harness serves as registrar and MASA (call `serve()` first)."""
-    bed = PledgeDutBed(brski_dut, evidence, quote, campaign.capture_mode)
+    bed = PledgeDutBed(brski_dut, evidence, quote, campaign.capture_mode,
+                       network=test_network)
     yield bed
     bed.close()
 
 
 @pytest.fixture
 def registrar_bed(campaign: Campaign, brski_dut: Controller, evidence: EvidenceDir,
-                  quote: Callable[[str], str]) -> Iterator[RegistrarDutBed]:  # fmt: skip
+                  quote: Callable[[str], str], test_network: TestNetwork
+                  ) -> Iterator[RegistrarDutBed]:  # fmt: skip
     """DUT = registrar; the harness plays pledge and MASA (call `start()` first)."""
-    bed = RegistrarDutBed(brski_dut, evidence, quote, campaign.capture_mode)
+    bed = RegistrarDutBed(brski_dut, evidence, quote, campaign.capture_mode,
+                          network=test_network)
     yield bed
     bed.close()
 
 
 @pytest.fixture
 def masa_bed(campaign: Campaign, brski_dut: Controller, evidence: EvidenceDir,
-             quote: Callable[[str], str]) -> Iterator[MasaDutBed]:  # fmt: skip
+             quote: Callable[[str], str], test_network: TestNetwork
+             ) -> Iterator[MasaDutBed]:  # fmt: skip
     """DUT = MASA; the harness is the registrar (call `start()` first)."""
-    bed = MasaDutBed(brski_dut, evidence, quote, campaign.capture_mode)
+    bed = MasaDutBed(brski_dut, evidence, quote, campaign.capture_mode,
+                     network=test_network)
     yield bed
     bed.close()

@@ -5,8 +5,12 @@ make the bad vouchers of the negative tests).
 `RegistrarDutBed`: DUT = registrar; the harness runs the pledge and the MASA.
 `MasaDutBed`: DUT = MASA; the harness is the registrar and posts its voucher-requests.
 
-Each bed captures the test's traffic (one capture per test, through relays on loopback)
-and keeps the TLS key log beside it: the tester's servers and clients write their TLS
+Every party has its place on the campaign's test network: the tester's servers listen
+and its clients connect on node `peer`, the DUT is on node `dut`, and the URLs handed
+between roles (registrar URL, the IDevID's MASA URI) name those nodes' addresses (all
+127.0.0.1 on the loopback backend). Each bed captures the test's traffic (one capture
+per test: on loopback through relays or on `lo`, elsewhere on the network's bridge) and
+keeps the TLS key log beside it: the tester's servers and clients write their TLS
 secrets there, and every connection of the flow has a tester end, so the key log
 decrypts it all. `wire()` stops the capture and gives a cursor over the decoded frames.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -23,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from harness.backends import LoopbackBackend, TestNetwork
 from harness.capture import CaptureSession, Frame, PacketCursor, decode
 from harness.control import ActionResult, Controller
 from harness.crypto.pki import KEY_TYPES, CertifiedKey, generate_key, make_csr
@@ -58,7 +64,7 @@ from harness.protocols.voucher.model import VoucherRequest, voucher_request_to_j
 from harness.verdicts import Inconclusive, fail, inconclusive
 
 KEYLOG = "tls.keylog"
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # every node's address on the loopback backend
 PLEDGE_SERIAL = "ONBC-BRSKI-0001"
 
 
@@ -71,20 +77,29 @@ def numbers(frames: list[Frame]) -> list[str]:
     return [str(f.number) for f in frames]
 
 
+def origin(host: str, port: int) -> str:
+    """https://host:port, an IPv6 host in brackets."""
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 def received(peer: RegistrarPeer | MasaPeer, path_end: str) -> list[Exchange]:
     """The requests a tester server answered whose path ends with `path_end`."""
     return [e for e in peer.exchanges if e.path.split("?", 1)[0].endswith(path_end)]
 
 
 class _Bed:
-    """Capture, relays and key log shared by the three beds."""
+    """Test network nodes, capture, relays and key log shared by the three beds."""
 
-    def __init__(self, evidence: EvidenceDir, quote: Callable[[str], str], capture_mode: str):
+    def __init__(self, evidence: EvidenceDir, quote: Callable[[str], str], capture_mode: str,
+                 network: TestNetwork | None = None):  # fmt: skip
+        self.network = network or LoopbackBackend().open("loopback", ["peer", "dut"])
+        self.peer_node = self.network.node("peer")
+        self.host = self.peer_node.ipv4  # where the tester's servers listen
         self.evidence = evidence
         self.quote = quote
         self.capture_mode = capture_mode
         self.keylog = evidence.file(KEYLOG)
-        self.pki = BrskiPkiSet.create(evidence.file("pki"))
+        self.pki = BrskiPkiSet.create(evidence.file("pki"), self.peer_node.addresses)
         self._capture: CaptureSession | None = None
         self._ports: set[int] = set()
         self._cursor: PacketCursor | None = None
@@ -92,11 +107,20 @@ class _Bed:
     def _capture_to(self, targets: list[tuple[str, int]]) -> list[int]:
         """Start capturing traffic to `targets`; the ports to connect to, in order."""
         self._capture = CaptureSession(self.evidence.path, "brski", [p for _, p in targets],
-                                       self.capture_mode)  # fmt: skip
+                                       self.capture_mode, network=self.network)  # fmt: skip
         self._capture.start()
         relays = [self._capture.relay(target) for target in targets]
         self._ports |= {p for _, p in targets} | set(relays)
         return relays
+
+    def connect(self, address: tuple[str, int], timeout: float | None = None,
+                source_address: tuple[str, int] | None = None) -> socket.socket:  # fmt: skip
+        """A TCP connection from the tester's node (the client peers' `connect=`)."""
+        return self.peer_node.create_connection(address, timeout, source_address)
+
+    def dut_address(self) -> str:
+        """Where the test network put the DUT."""
+        return self.network.node("dut").ipv4
 
     def wire(self) -> PacketCursor:
         """Stop the peers and the capture; the cursor over the decrypted exchange."""
@@ -153,8 +177,8 @@ class PledgeDutBed(_Bed):
 
     def __init__(self, controller: Controller, evidence: EvidenceDir,
                  quote: Callable[[str], str], capture_mode: str = "auto",
-                 timeout: float = 30.0):  # fmt: skip
-        super().__init__(evidence, quote, capture_mode)
+                 timeout: float = 30.0, network: TestNetwork | None = None):  # fmt: skip
+        super().__init__(evidence, quote, capture_mode, network)
         self.controller = controller
         self.timeout = timeout
         self.state_dir = evidence.file("state")
@@ -173,36 +197,40 @@ class PledgeDutBed(_Bed):
         """Start MASA and registrar; `script`: the registrar's first voucher answers;
         `hops`: that many more registrars on other origins, each redirecting the voucher
         request to the next (the registrar to the first, the last answers it)."""
-        pki = self.pki
-        self.masa = masa_cls(
+        pki, host = self.pki, self.host
+        masa_peer = masa_cls(
             MasaConfig(credential=pki.masa_tls, signer=pki.masa_signer,
-                       manufacturer=pki.manufacturer.cert, host=HOST, keylog=self.keylog,
+                       manufacturer=pki.manufacturer.cert, host=host, keylog=self.keylog,
                        log=self.evidence.file("masa.log")),
             masa,
-        ).start()  # fmt: skip
+        )  # fmt: skip
         peers = [
             ScriptedRegistrar(
                 RegistrarConfig(credential=pki.registrar, domain_ca=pki.domain_ca,
                                 manufacturer_trust=[pki.manufacturer.cert],
-                                masa_trust=[pki.masa_web_root.cert], host=HOST,
+                                masa_trust=[pki.masa_web_root.cert], host=host,
                                 keylog=self.keylog,
                                 log=self.evidence.file(f"registrar-{n}.log"),
-                                csrattrs=registrar_csrattrs()),
+                                csrattrs=registrar_csrattrs(), masa_connect=self.connect),
                 registrar,
-            ).start()
+            )
             for n in range(1 + hops)
         ]  # fmt: skip
-        self.registrar, self.hops = peers[0], peers[1:]
-        ports = self._capture_to([(HOST, self.registrar.port), (HOST, self.masa.port),
-                                  *[(HOST, p.port) for p in self.hops]])  # fmt: skip
+        self.masa, self.registrar, self.hops = masa_peer, peers[0], peers[1:]
+        with self.peer_node.inside():  # their listening threads stay on the tester's node
+            for server in (masa_peer, *peers):
+                server.start()
+        ports = self._capture_to([(host, self.registrar.port), (host, self.masa.port),
+                                  *[(host, p.port) for p in self.hops]])  # fmt: skip
         reg_port, masa_port, hop_ports = ports[0], ports[1], ports[2:]
-        self.registrar_url = f"https://{HOST}:{reg_port}"
+        self.registrar_url = origin(host, reg_port)
         origins = [reg_port, *hop_ports]
         for peer, nxt in zip(peers, origins[1:], strict=False):
-            peer.script = [redirect_to(f"https://{HOST}:{nxt}{REQUESTVOUCHER}")]
+            peer.script = [redirect_to(origin(host, nxt) + REQUESTVOUCHER)]
         if script:
             self.registrar.script = list(script)
-        self.idevid = pki.idevid(f"{HOST}:{masa_port}", serial=PLEDGE_SERIAL)
+        authority = origin(host, masa_port).removeprefix("https://")
+        self.idevid = pki.idevid(authority, serial=PLEDGE_SERIAL)
         folder = self.evidence.file("pledge-credentials")
         ident = self.idevid.write(folder, "idevid")
         anchor = write_certs(folder / "manufacturer.pem", [pki.manufacturer.cert])
@@ -214,6 +242,7 @@ class PledgeDutBed(_Bed):
         if not self.controller.supports("onboard"):
             raise Inconclusive("the DUT profile defines no 'onboard' action")
         params = {"registrar_url": self.registrar_url, **self.files,
+                  "dut_address": self.dut_address(),
                   "state_dir": str(self.state_dir), "work_dir": str(self.evidence.path),
                   "keylog": str(self.evidence.file("dut-tls.keylog")), **overrides}  # fmt: skip
         result = self.controller.action("onboard", params, timeout or self.timeout)
@@ -276,8 +305,9 @@ class RegistrarDutBed(_Bed):
     play the pledge."""
 
     def __init__(self, controller: Controller, evidence: EvidenceDir,
-                 quote: Callable[[str], str], capture_mode: str = "auto"):  # fmt: skip
-        super().__init__(evidence, quote, capture_mode)
+                 quote: Callable[[str], str], capture_mode: str = "auto",
+                 network: TestNetwork | None = None):  # fmt: skip
+        super().__init__(evidence, quote, capture_mode, network)
         self.controller = controller
         self.masa: MasaPeer | None = None
         self.url = ""
@@ -288,15 +318,19 @@ class RegistrarDutBed(_Bed):
     def start(self, masa: MasaBehaviour | None = None) -> dict[str, str]:
         pki = self.pki
         # The tester MASA takes what the registrar sends, so the test judges the request.
-        self.masa = MasaPeer(
+        tester_masa = MasaPeer(
             MasaConfig(credential=pki.masa_tls, signer=pki.masa_signer,
-                       manufacturer=pki.manufacturer.cert, host=HOST, keylog=self.keylog,
+                       manufacturer=pki.manufacturer.cert, host=self.host, keylog=self.keylog,
                        log=self.evidence.file("masa.log")),
             masa, MasaQuirks(accept_proximity_in_rvr=True),
-        ).start()  # fmt: skip
+        )  # fmt: skip
+        self.masa = tester_masa
+        with self.peer_node.inside():  # its listening thread stays on the tester's node
+            tester_masa.start()
         folder = self.evidence.file("dut")
         params = {
             "dut_role": "registrar",
+            "dut_address": self.dut_address(),
             "work_dir": str(folder),
             "manufacturer_trust": str(write_certs(folder / "manufacturer-trust.pem",
                                                   [pki.manufacturer.cert])),
@@ -308,17 +342,20 @@ class RegistrarDutBed(_Bed):
         if not url:
             raise Inconclusive("the DUT gives no registrar url")
         parts = urlsplit(url)
-        reg_port, masa_port = self._capture_to([(parts.hostname or HOST, parts.port or 443),
-                                                (HOST, self.masa.port)])  # fmt: skip
-        self.url = f"https://{HOST}:{reg_port}"
-        self.idevid = pki.idevid(f"{HOST}:{masa_port}", serial=PLEDGE_SERIAL)
+        dut_host = parts.hostname or self.dut_address()
+        reg_port, masa_port = self._capture_to([(dut_host, parts.port or 443),
+                                                (self.host, self.masa.port)])  # fmt: skip
+        self.url = origin(dut_host, reg_port)
+        authority = origin(self.host, masa_port).removeprefix("https://")
+        self.idevid = pki.idevid(authority, serial=PLEDGE_SERIAL)
         return facts
 
     def pledge(self, behaviour: PledgeBehaviour | None = None,
                quirks: PledgeQuirks | None = None) -> Pledge:  # fmt: skip
         assert self.idevid is not None, "start() first"
         config = PledgeConfig(idevid=self.idevid, manufacturer_anchor=self.pki.manufacturer.cert,
-                              registrar_url=self.url, keylog=self.keylog)  # fmt: skip
+                              registrar_url=self.url, keylog=self.keylog,
+                              connect=self.connect)  # fmt: skip
         return Pledge(config, behaviour, quirks)
 
     def post_pvr(self, pvr: VoucherRequest, signer: CertifiedKey | None = None) -> EstResponse:
@@ -331,7 +368,7 @@ class RegistrarDutBed(_Bed):
         self.sent_pvrs.append(body)
         peer = EstClientPeer(self.url + WELL_KNOWN, None, client=self.idevid,
                              keylog=self.keylog, verify_hostname=False,
-                             authorize=lambda _: None)  # fmt: skip
+                             authorize=lambda _: None, connect=self.connect)  # fmt: skip
         return peer.request("POST", REQUESTVOUCHER,
                             {"Content-Type": VOUCHER_CMS_JSON, "Accept": VOUCHER_CMS_JSON},
                             body)  # fmt: skip
@@ -346,7 +383,8 @@ class RegistrarDutBed(_Bed):
         assert self.idevid is not None, "start() first"
         peer = EstClientPeer(self.url + WELL_KNOWN, None, client=self.idevid,
                              keylog=self.keylog, verify_hostname=False,
-                             authorize=lambda der: remember(der))  # fmt: skip
+                             authorize=lambda der: remember(der),
+                             connect=self.connect)  # fmt: skip
         with peer.session() as session:
             if session.error is not None or not seen:
                 raise Inconclusive(f"no TLS connection to the registrar: {session.error}")
@@ -367,7 +405,8 @@ class RegistrarDutBed(_Bed):
         certificate, `pinned` (the voucher's pinned-domain-cert) as trust anchor."""
         assert self.idevid is not None, "start() first"
         return EstClientPeer(self.url + EST_WELL_KNOWN, [pinned], client=self.idevid,
-                             keylog=self.keylog, verify_hostname=False)  # fmt: skip
+                             keylog=self.keylog, verify_hostname=False,
+                             connect=self.connect)  # fmt: skip
 
     def rvrs(self) -> list[Exchange]:
         """The registrar voucher-requests the tester MASA received."""
@@ -398,15 +437,17 @@ class MasaDutBed(_Bed):
     voucher-requests as the tester registrar (the domain of `pki.registrar`)."""
 
     def __init__(self, controller: Controller, evidence: EvidenceDir,
-                 quote: Callable[[str], str], capture_mode: str = "auto"):  # fmt: skip
-        super().__init__(evidence, quote, capture_mode)
+                 quote: Callable[[str], str], capture_mode: str = "auto",
+                 network: TestNetwork | None = None):  # fmt: skip
+        super().__init__(evidence, quote, capture_mode, network)
         self.controller = controller
         self.facts: MasaFacts | None = None
         self._started = False
 
     def start(self) -> MasaFacts:
         folder = self.evidence.file("dut")
-        facts = self.controller.start({"dut_role": "masa", "work_dir": str(folder)})
+        facts = self.controller.start({"dut_role": "masa", "work_dir": str(folder),
+                                       "dut_address": self.dut_address()})  # fmt: skip
         self._started = True
         try:
             url = facts["url"]
@@ -416,8 +457,9 @@ class MasaDutBed(_Bed):
         except (KeyError, OnboardcheckError) as exc:
             raise Inconclusive(f"the DUT gives no usable MASA facts: {exc}") from None
         parts = urlsplit(url)
-        (port,) = self._capture_to([(parts.hostname or HOST, parts.port or 443)])
-        found.url = f"https://{HOST}:{port}{parts.path or WELL_KNOWN}"
+        dut_host = parts.hostname or self.dut_address()
+        (port,) = self._capture_to([(dut_host, parts.port or 443)])
+        found.url = origin(dut_host, port) + (parts.path or WELL_KNOWN)
         self.facts = found
         return found
 
@@ -456,7 +498,8 @@ class MasaDutBed(_Bed):
     def post(self, body: bytes) -> EstResponse:
         assert self.facts is not None, "start() first"
         peer = EstClientPeer(self.facts.url, self.facts.masa_trust, client=self.pki.registrar,
-                             keylog=self.keylog, verify_hostname=False)  # fmt: skip
+                             keylog=self.keylog, verify_hostname=False,
+                             connect=self.connect)  # fmt: skip
         return peer.request("POST", REQUESTVOUCHER,
                             {"Content-Type": VOUCHER_CMS_JSON, "Accept": VOUCHER_CMS_JSON},
                             body)  # fmt: skip

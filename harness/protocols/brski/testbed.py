@@ -13,6 +13,7 @@ The IDevID is minted once the MASA listens, with the address that reaches it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,10 @@ class BrskiPkiSet:
     other_domain: CertifiedKey  # a CA that has nothing to do with this registrar
 
     @classmethod
-    def create(cls, folder: Path | None = None) -> BrskiPkiSet:
+    def create(cls, folder: Path | None = None, hosts: Sequence[str] = ()) -> BrskiPkiSet:
+        """`hosts`: the tester servers' addresses on the test network, named in their
+        TLS certificates besides the loopback names."""
+        names = list(dict.fromkeys([*LOCAL_NAMES, *hosts]))
         pki = Pki.create(folder)
         manufacturer = pki.root_ca("onboardcheck Manufacturer CA")
         web = pki.root_ca("onboardcheck MASA Web Root")
@@ -64,10 +68,10 @@ class BrskiPkiSet:
             manufacturer=manufacturer,
             masa_signer=pki.client_cert(manufacturer, "onboardcheck MASA voucher signer"),
             masa_web_root=web,
-            masa_tls=pki.server_cert(web, "localhost", sans=LOCAL_NAMES),
+            masa_tls=pki.server_cert(web, "localhost", sans=names),
             domain_ca=domain,
             registrar=pki.server_cert(
-                domain, "localhost", sans=LOCAL_NAMES, extra_ekus=[CLIENT_AUTH, CMC_RA]
+                domain, "localhost", sans=names, extra_ekus=[CLIENT_AUTH, CMC_RA]
             ),
             other_domain=pki.root_ca("onboardcheck Other Domain CA"),
         )
