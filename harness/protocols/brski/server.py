@@ -18,8 +18,7 @@ import h11
 from harness.crypto.certs import subject_of
 from harness.errors import OnboardcheckError
 from harness.protocols.brski.errors import Refusal
-from harness.protocols.est.server import EstServerPeer, Exchange
-from harness.protocols.est.server import _Connection as _EstConnection
+from harness.protocols.est.server import EstConnection, EstServerPeer, Exchange
 from harness.protocols.est.server_ops import OpReply
 
 
@@ -67,28 +66,13 @@ class BrskiServerPeer(EstServerPeer):
     def route(self, request: BrskiRequest) -> Handler | None:
         return None
 
-    async def _on_connection(
+    def connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await _RoutedConnection(self, reader, writer).serve()
-        except (TimeoutError, OSError) as exc:
-            self._log_line(f"connection ended: {type(exc).__name__}: {exc}")
-        except asyncio.CancelledError:
-            pass
-        finally:
-            if self._stopping is not None and self._stopping.is_set():
-                writer.transport.abort()
-            else:
-                writer.close()
-            if task is not None:
-                self._tasks.discard(task)
+    ) -> EstConnection:
+        return _RoutedConnection(self, reader, writer)
 
 
-class _RoutedConnection(_EstConnection):
+class _RoutedConnection(EstConnection):
     peer: BrskiServerPeer
 
     async def _answer(self, request: h11.Request, body: bytes) -> bool:
@@ -104,7 +88,7 @@ class _RoutedConnection(_EstConnection):
             handler = _not_found
         received = time.time()
         reply = await asyncio.to_thread(run_handler, handler, req)
-        peer._record(
+        peer.record(
             Exchange(
                 op=req.path.rsplit("/", 1)[-1],
                 method=method,

@@ -263,7 +263,7 @@ class EstServerPeer:
         if task is not None:
             self._tasks.add(task)
         try:
-            await _Connection(self, reader, writer).serve()
+            await self.connection(reader, writer).serve()
         except (TimeoutError, OSError, ssl.SSLError) as exc:
             self._log_line(f"connection ended: {type(exc).__name__}: {exc}")
         except asyncio.CancelledError:
@@ -277,9 +277,16 @@ class EstServerPeer:
             if task is not None:
                 self._tasks.discard(task)
 
+    def connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> EstConnection:
+        """The handler of one accepted connection; a peer serving more than EST (the BRSKI
+        registrar and MASA) returns its own subclass."""
+        return EstConnection(self, reader, writer)
+
     # -- records ------------------------------------------------------------------------------
 
-    def _record(self, exchange: Exchange) -> None:
+    def record(self, exchange: Exchange) -> None:
         with self._lock:
             self.exchanges.append(exchange)
         status = exchange.status if exchange.status is not None else "no answer"
@@ -307,8 +314,9 @@ class EstServerPeer:
                 out.write(f"{stamp} est-server {text}\n")
 
 
-class _Connection:
-    """One TLS connection: h11 request/response cycles until close (bounded)."""
+class EstConnection:
+    """One TLS connection: h11 request/response cycles until close (bounded).
+    `_answer` answers one request; a subclass may claim requests before EST does."""
 
     def __init__(
         self, peer: EstServerPeer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -401,7 +409,7 @@ class _Connection:
                 if behaviour.close_early
                 else "hang"
             )
-            peer._record(
+            peer.record(
                 Exchange(
                     status=None,
                     response_headers=[],
@@ -432,7 +440,7 @@ class _Connection:
                     self.tls_version,
                 )
             )
-        peer._record(
+        peer.record(
             Exchange(
                 status=reply.status,
                 response_headers=list(reply.headers),
