@@ -46,3 +46,23 @@ def run_suite(protocol: str, dut: str, out: Path, *extra: str, timeout: float = 
     path = out / protocol / "results.jsonl"
     results = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     return SuiteRun(proc.returncode, proc.stdout[-6000:] + proc.stderr[-4000:], results, out)
+
+
+def full_mutant_runs() -> bool:
+    """ONBOARDCHECK_FULL_MUTANT_RUNS=1: each mutant runs its whole suite (which also shows
+    it fails nothing else), not only the tests of the requirements it breaks."""
+    return os.environ.get("ONBOARDCHECK_FULL_MUTANT_RUNS") == "1"
+
+
+def run_mutant(protocol: str, dut: str, out: Path, breaks: set[str], *extra: str) -> SuiteRun:
+    """Run the mutant `dut` and check that it fails exactly the requirements in `breaks`,
+    with no harness error; the gate is the caller's to judge (a SHOULD fails no gate)."""
+    only = [] if full_mutant_runs() else [a for r in sorted(breaks) for a in ("--requirement", r)]
+    run = run_suite(protocol, dut, out, *extra, *only)
+    assert run.results, run.output
+    if only:  # --requirement kept only the tests bound to the requirements named
+        assert all(set(r["requirements"]) & breaks for r in run.results), run.table()
+    failed = run.requirements_with("fail")
+    assert failed == breaks, f"expected exactly {sorted(breaks)} to fail\n{run.table()}"
+    assert not run.requirements_with("error"), run.table()
+    return run
