@@ -64,9 +64,9 @@ class BuiltinBrskiController(Controller):
         return {}
 
     def _start_registrar(self, work: Path, params: dict[str, str]) -> dict[str, str]:
+        from harness.crypto.certs import read_certs, write_certs
         from harness.crypto.pki import Pki
         from harness.protocols.brski.mutants import knobs_of
-        from harness.protocols.brski.reference import read_certs, write_certs
         from harness.protocols.brski.registrar import RegistrarConfig, RegistrarPeer
         from harness.protocols.brski.testbed import CLIENT_AUTH, CMC_RA, registrar_csrattrs
 
@@ -94,10 +94,10 @@ class BuiltinBrskiController(Controller):
                 "domain_ca": str(write_certs(work / "domain-ca.pem", [domain.cert]))}
 
     def _start_masa(self, work: Path) -> dict[str, str]:
+        from harness.crypto.certs import write_certs
         from harness.crypto.pki import Pki
         from harness.protocols.brski.masa import MasaConfig, MasaPeer
         from harness.protocols.brski.mutants import knobs_of
-        from harness.protocols.brski.reference import write_certs
 
         pki = Pki.create(work)
         manufacturer = pki.root_ca("Reference BRSKI Manufacturer CA")
@@ -159,9 +159,10 @@ class BuiltinBrskiController(Controller):
         return ActionResult(name, code, out, err, time.monotonic() - started)
 
     def _onboard(self, params: dict[str, str]) -> str:
+        from harness.crypto.certs import read_certs, write_certs
+        from harness.crypto.pki import read_certified
         from harness.protocols.brski.mutants import knobs_of
         from harness.protocols.brski.pledge import Pledge, PledgeConfig
-        from harness.protocols.brski.reference import read_certified, read_certs, write_certs
 
         for needed in ("registrar_url", "idevid_cert", "idevid_key", "manufacturer_anchor"):
             if not params.get(needed):

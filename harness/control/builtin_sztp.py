@@ -91,7 +91,8 @@ class BuiltinSztpController(Controller):
         """Run the reference device against the servers of `bootstrap_servers` (a file,
         device.load_servers) with the IDevID `idevid_cert`/`idevid_key` and the voucher
         trust anchors `voucher_anchor`; its outcome goes to `state_dir`."""
-        from harness.protocols.brski.reference import read_certified, read_certs
+        from harness.crypto.certs import read_certs
+        from harness.crypto.pki import read_certified
         from harness.protocols.sztp.device import Device, DeviceConfig, load_servers
         from harness.protocols.sztp.device_mutants import device_behaviour_of
 

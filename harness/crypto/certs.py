@@ -4,10 +4,14 @@ a handful of certificates, not a full RFC 5280 validator."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+
+from harness.errors import InputError
 
 
 def spki(obj: object) -> bytes:
@@ -112,3 +116,20 @@ def subject_of(der: bytes | None) -> str | None:
         return x509.load_der_x509_certificate(der).subject.rfc4514_string()
     except ValueError:
         return "(unparsable certificate)"
+
+
+def write_certs(path: Path, certs: list[x509.Certificate]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+    return path
+
+
+def read_certs(path: str | Path) -> list[x509.Certificate]:
+    """The PEM certificates of a file; InputError when there are none or it is unreadable."""
+    try:
+        certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise InputError(path, "certificates", f"no PEM certificates: {exc}") from exc
+    if not certs:
+        raise InputError(path, "certificates", "no PEM certificates")
+    return certs

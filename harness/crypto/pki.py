@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import AttributeOID, ExtendedKeyUsageOID, NameOID
 
-from harness.errors import OnboardcheckError
+from harness.crypto.certs import read_certs
+from harness.errors import InputError, OnboardcheckError
 
 KeyType = Literal["p256", "p384", "rsa2048"]
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -567,3 +568,13 @@ def _end_entity_extensions(
         (usage, True),
         (x509.ExtendedKeyUsage(list(dict.fromkeys(ekus))), False),
     ]
+
+
+def read_certified(bundle: str | Path, key: str | Path) -> CertifiedKey:
+    """A credential from a PEM bundle (certificate first, then its chain) and a PEM key."""
+    certs = read_certs(bundle)
+    try:
+        private = serialization.load_pem_private_key(Path(key).read_bytes(), None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(key, "private key", f"no unencrypted PEM private key: {exc}") from exc
+    return CertifiedKey(certs[0], private, certs[1:])  # type: ignore[arg-type]

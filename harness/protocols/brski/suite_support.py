@@ -31,7 +31,8 @@ from cryptography.x509.oid import NameOID
 from harness.backends import LoopbackBackend, TestNetwork
 from harness.capture import CaptureSession, Frame, PacketCursor, decode
 from harness.control import ActionResult, Controller
-from harness.crypto.pki import KEY_TYPES, CertifiedKey, generate_key, make_csr
+from harness.crypto.certs import read_certs, write_certs
+from harness.crypto.pki import KEY_TYPES, CertifiedKey, generate_key, make_csr, read_certified
 from harness.errors import DecodeError, OnboardcheckError, PeerError
 from harness.evidence import EvidenceDir
 from harness.protocols.brski.common import (
@@ -47,7 +48,6 @@ from harness.protocols.brski.common import (
 from harness.protocols.brski.csr_check import SIGNATURE_ALGORITHMS, X520_PREFIX
 from harness.protocols.brski.masa import MasaBehaviour, MasaConfig, MasaPeer, MasaQuirks
 from harness.protocols.brski.pledge import Pledge, PledgeBehaviour, PledgeConfig, PledgeQuirks
-from harness.protocols.brski.reference import read_certified, read_certs, write_certs
 from harness.protocols.brski.registrar import (
     RegistrarBehaviour,
     RegistrarConfig,

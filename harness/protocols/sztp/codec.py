@@ -17,9 +17,9 @@ from typing import Any
 
 from asn1crypto import cms, core
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from harness.crypto.certs import issued_by, self_signed
 from harness.protocols.sztp.errors import SztpCodecError
 from harness.protocols.voucher.cms import (
     ID_CT_SZTP_CONVEYED_INFO_JSON,
@@ -318,23 +318,10 @@ def certs_from_cms(der: bytes, what: str = "certificates") -> list[x509.Certific
         raise SztpCodecError(f"malformed certs-only CMS ({exc})", what) from None
 
 
-def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether `issuer`'s key signed `cert` (names alone can collide)."""
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _self_signed(cert: x509.Certificate) -> bool:
-    return _issued(cert, cert)
-
-
 def leaf_of(certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
     """The end of a chain given as a set (a certs-only CMS sorts its SET OF): the one
     certificate that issued none of the others."""
-    leaves = [c for c in certs if not any(o is not c and _issued(o, c) for o in certs)]
+    leaves = [c for c in certs if not any(o is not c and issued_by(o, c) for o in certs)]
     return leaves[0] if len(leaves) == 1 else None
 
 
@@ -346,8 +333,8 @@ def is_single_chain(certs: Sequence[x509.Certificate]) -> bool:
         return False
     seen = [leaf]
     current = leaf
-    while not _self_signed(current):
-        parent = next((c for c in certs if c not in seen and _issued(current, c)), None)
+    while not self_signed(current):
+        parent = next((c for c in certs if c not in seen and issued_by(current, c)), None)
         if parent is None:
             break
         seen.append(parent)
@@ -356,7 +343,7 @@ def is_single_chain(certs: Sequence[x509.Certificate]) -> bool:
 
 
 def self_signed_roots(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-    return [c for c in certs if _self_signed(c)]
+    return [c for c in certs if self_signed(c)]
 
 
 def wrap_unsigned(content: bytes, content_type: str = ID_CT_SZTP_CONVEYED_INFO_JSON) -> bytes:

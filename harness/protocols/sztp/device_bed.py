@@ -20,9 +20,9 @@ from cryptography import x509
 from harness.backends import LoopbackBackend, TestNetwork
 from harness.capture import CaptureSession
 from harness.control import ActionResult, Controller
+from harness.crypto.certs import write_certs
 from harness.crypto.pki import CertifiedKey
 from harness.evidence import EvidenceDir
-from harness.protocols.brski.reference import write_certs
 from harness.protocols.sztp import codec
 from harness.protocols.sztp.config import DeviceEntry, ServerSetup
 from harness.protocols.sztp.device import DeviceOutcome, ServerEntry, dump_servers

@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from harness.crypto.certs import issued_by
 from harness.protocols.voucher.errors import VoucherError
 
 # RFC 8366 §8.3 (SMI Security for S/MIME CMS Content Type registry).
@@ -295,18 +296,11 @@ def chains_to(
     """
     current = cert
     for _ in range(max_depth):
-        if _issued_by(current, anchor):
+        if issued_by(current, anchor):
             return True
-        parent = next((c for c in intermediates if c != current and _issued_by(current, c)), None)
+        parent = next((c for c in intermediates if c != current and issued_by(current, c)), None)
         if parent is None:
             return False
         current = parent
     return False
 
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
