@@ -71,6 +71,7 @@ class MasaBehaviour:
     pin_cert: x509.Certificate | None = None  # pinned-domain-cert instead of the domain CA
     wrong_signing_key: bool = False  # sign with a key that is not the signer cert's
     status: int | None = None  # answer every voucher request with this status
+    success_status: int = 200  # the status code of a voucher response
 
 
 @dataclass
@@ -194,7 +195,8 @@ class MasaPeer(BrskiServerPeer):
         note = f"voucher for {voucher.serial_number}" + (
             " (nonceless)" if voucher.nonce is None else ""
         )
-        return OpReply(200, [("Content-Type", VOUCHER_CMS_JSON)], body, note)
+        return OpReply(behaviour.success_status, [("Content-Type", VOUCHER_CMS_JSON)], body,
+                       note)  # fmt: skip
 
     def _registrar_request(self, body: bytes) -> tuple[VoucherRequest, SignedContent]:
         """The RVR and its verified signature (§5.5.4)."""

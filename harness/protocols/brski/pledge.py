@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -39,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from harness.crypto.certs import cert_for_key
-from harness.crypto.pki import CertifiedKey, KeyType, generate_key, make_csr
+from harness.crypto.pki import CertifiedKey, KeyType, Pki, generate_key, make_csr
 from harness.errors import PeerError
 from harness.protocols.brski.common import (
     ENROLLSTATUS,
@@ -88,6 +90,10 @@ class PledgeBehaviour:
     omit_proximity: bool = False  # no proximity-registrar-cert in the request
     send_status: bool = True  # voucher and enroll status telemetry (§5.7, §5.9.4)
     new_nonce_on_retry: bool = False  # after a 202, a new request with a fresh nonce
+    foreign_signer: bool = False  # signs the request with a self-signed certificate
+    serial_nonce: bool = False  # the nonce is a hash of the serial-number: never fresh
+    status_without_version: bool = False  # telemetry without its "version" field
+    skip_csrattrs: bool = False  # enrolls without asking /csrattrs first
 
 
 @dataclass
@@ -100,6 +106,7 @@ class PledgeQuirks:
     skip_pinning: bool = False  # the registrar need not chain to pinned-domain-cert
     uncapped_retry_after: bool = False  # waits the whole Retry-After, over 60 s too
     follow_every_redirect: bool = False  # any number of redirections to other origins
+    reject_unknown_leaves: bool = False  # refuses a voucher with leaves it does not know
 
 
 @dataclass
@@ -146,6 +153,7 @@ class Pledge:
             raise BrskiError("setup", "the IDevID subject has no single serialNumber")
         self.serial = serial
         self.waits: list[float] = []  # seconds scheduled after each 202, in order
+        self._signer: CertifiedKey | None = None  # what signs voucher-requests
         self._registrar_url = config.registrar_url.rstrip("/") if config.registrar_url else None
 
     @property
@@ -184,8 +192,10 @@ class Pledge:
                 return done
             if resp.status == 202 and retries < MAX_RETRIES:
                 retries += 1
-                wait = retry_wait(resp.header("retry-after"),
-                                  None if self.quirks.uncapped_retry_after else RETRY_AFTER_LIMIT)
+                wait = retry_wait(
+                    resp.header("retry-after"),
+                    None if self.quirks.uncapped_retry_after else RETRY_AFTER_LIMIT,
+                )
                 self.waits.append(wait)
                 self.config.sleep(wait)
                 if self.behaviour.new_nonce_on_retry:
@@ -195,8 +205,9 @@ class Pledge:
             if resp.status in REDIRECTS and location:
                 target = urljoin(url, location.strip())
                 if urlsplit(target).scheme != "https":
-                    raise RequestRefused("redirect", resp.status,
-                                         f"redirected to {target!r}: not https", "registrar")
+                    raise RequestRefused(
+                        "redirect", resp.status, f"redirected to {target!r}: not https", "registrar"
+                    )
                 if _origin(target) != _origin(url):
                     cross_origin += 1
                 redirects += 1
@@ -253,10 +264,28 @@ class Pledge:
             if previous.proximity_registrar_cert in (None, own):
                 return signed
             request = replace(previous, proximity_registrar_cert=own)
+        signer = self.request_signer
         body = sign_cms(voucher_request_to_json(request), ID_CT_ANIMA_JSON_VOUCHER,
-                        self.config.idevid.key, self.config.idevid.cert,
-                        self.config.idevid.chain[:-1])  # fmt: skip
+                        signer.key, signer.cert, signer.chain[:-1])  # fmt: skip
         return request, body
+
+    @property
+    def request_signer(self) -> CertifiedKey:
+        """The IDevID (§5.2); with `foreign_signer` a self-signed certificate of the same
+        subject, as a device that signs with a key of its own making."""
+        if self._signer is None:
+            idevid = self.config.idevid
+            self._signer = idevid
+            if self.behaviour.foreign_signer:
+                self._signer = Pki.create().root_ca(idevid.cert.subject, self.config.key_type)
+        return self._signer
+
+    def _nonce(self) -> bytes | None:
+        if self.behaviour.no_nonce:
+            return None
+        if self.behaviour.serial_nonce:
+            return hashlib.sha256(self.serial.encode()).digest()[:NONCE_BYTES]
+        return secrets.token_bytes(NONCE_BYTES)
 
     def _voucher_request(self, registrar_cert: x509.Certificate) -> VoucherRequest:
         behaviour = self.behaviour
@@ -264,7 +293,7 @@ class Pledge:
             created_on=dt.datetime.now(dt.UTC).replace(microsecond=0),
             assertion="proximity",
             serial_number=self.serial,
-            nonce=None if behaviour.no_nonce else secrets.token_bytes(NONCE_BYTES),
+            nonce=self._nonce(),
             proximity_registrar_cert=None
             if behaviour.omit_proximity
             else registrar_cert.public_bytes(serialization.Encoding.DER),
@@ -295,6 +324,8 @@ class Pledge:
             voucher = parse_voucher_json(content)
         except VoucherError as exc:
             raise VoucherRejected("format", str(exc)) from exc
+        if voucher.extra and quirks.reject_unknown_leaves:
+            raise VoucherRejected("format", f"unknown leaves {sorted(map(str, voucher.extra))}")
         if voucher.serial_number != self.serial and not quirks.accept_other_serial:
             raise VoucherRejected("serial-number", f"voucher for {voucher.serial_number!r}, "
                                   f"this pledge is {self.serial!r}")  # fmt: skip
@@ -329,15 +360,7 @@ class Pledge:
         with peer.session() as session:
             if session.error is not None:
                 raise EnrollmentError("est-tls", session.error)
-            attrs_resp = session.csrattrs()
-            attrs: list[codec.CsrAttr] = []
-            if attrs_resp.status == 200:
-                try:
-                    attrs = codec.parse_csrattrs(codec.b64_decode(attrs_resp.body))
-                except codec.CodecError as exc:
-                    raise EnrollmentError("csrattrs", str(exc)) from exc
-            elif attrs_resp.status not in (204, 404):
-                _expect(attrs_resp, "csrattrs", "registrar", EnrollmentError)
+            attrs = [] if self.behaviour.skip_csrattrs else _csrattrs(session)
             key = generate_key(self.config.key_type)
             subject = x509.Name([
                 x509.NameAttribute(NameOID.COMMON_NAME, self.serial),
@@ -388,9 +411,25 @@ class Pledge:
     def _status(self, session: EstSession, path: str, ok: bool, reason: str) -> None:
         if not self.behaviour.send_status:
             return
-        report = StatusReport(1, ok, reason)
+        body = StatusReport(1, ok, reason).to_json()
+        if self.behaviour.status_without_version:
+            tree = json.loads(body)
+            del tree["version"]
+            body = json.dumps(tree).encode()
         # Telemetry is best effort (§5.7): its answer changes nothing for the pledge.
-        session.request("POST", path, {"Content-Type": JSON}, report.to_json())
+        session.request("POST", path, {"Content-Type": JSON}, body)
+
+
+def _csrattrs(session: EstSession) -> list[codec.CsrAttr]:
+    """The CSR attributes the registrar asks for (§5.9.2); none on a 204 or 404."""
+    resp = session.csrattrs()
+    if resp.status in (204, 404):
+        return []
+    _expect(resp, "csrattrs", "registrar", EnrollmentError)
+    try:
+        return codec.parse_csrattrs(codec.b64_decode(resp.body))
+    except codec.CodecError as exc:
+        raise EnrollmentError("csrattrs", str(exc)) from exc
 
 
 def retry_wait(value: str | None, limit: float | None = RETRY_AFTER_LIMIT) -> float:

@@ -68,6 +68,9 @@ class RegistrarBehaviour:
     drop_nonce: bool = False  # a nonceless RVR although the pledge sent a nonce
     masa_url: str | None = None  # ask this MASA, whatever the IDevID names
     status: int | None = None  # answer every voucher request with this status
+    omit_prior_request: bool = False  # the RVR carries no prior-signed-voucher-request
+    sign_with_domain_ca: bool = False  # the RVR is signed by the domain CA, not by us
+    voucher_content_type: str = VOUCHER_CMS_JSON  # of the voucher passed to the pledge
 
 
 @dataclass
@@ -186,12 +189,14 @@ class RegistrarPeer(BrskiServerPeer):
             nonce=None if behaviour.drop_nonce else pvr.nonce,
             serial_number=pvr.serial_number,
             idevid_issuer=idevid_issuer_of(client),
-            prior_signed_voucher_request=req.body,
+            prior_signed_voucher_request=None if behaviour.omit_prior_request else req.body,
             proximity_registrar_cert=pvr.proximity_registrar_cert
             if behaviour.forward_proximity
             else None,
         )
         credential = self.registrar.credential
+        if behaviour.sign_with_domain_ca:
+            credential = self.registrar.domain_ca
         rvr_cms = sign_cms(voucher_request_to_json(rvr), ID_CT_ANIMA_JSON_VOUCHER,
                            credential.key, credential.cert, credential.chain)  # fmt: skip
         masa_url = behaviour.masa_url or masa_url_of(client) or self.registrar.default_masa_url
@@ -200,7 +205,7 @@ class RegistrarPeer(BrskiServerPeer):
         voucher = self._ask_masa(masa_url, rvr_cms)
         with self._records_lock:
             self.vouchers.append(VoucherRecord(pvr.serial_number or "", rvr, voucher, masa_url))
-        return OpReply(200, [("Content-Type", VOUCHER_CMS_JSON)], voucher,
+        return OpReply(200, [("Content-Type", behaviour.voucher_content_type)], voucher,
                        f"voucher from {masa_url}")  # fmt: skip
 
     def _ask_masa(self, masa_url: str, rvr_cms: bytes) -> bytes:

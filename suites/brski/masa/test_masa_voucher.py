@@ -29,7 +29,7 @@ def _ask(bed: MasaDutBed, nonce: bytes | None = None) -> tuple[EstResponse, byte
 def _voucher(resp: EstResponse) -> Voucher:
     """The voucher of a 200 answer; inconclusive when there is none to judge."""
     if resp.status != 200:
-        inconclusive(f"the MASA issued no voucher (status {resp.status or resp.error})")
+        inconclusive(f"no 200 voucher response to judge (status {resp.status or resp.error})")
     try:
         return parse_voucher_json(verify_cms(resp.body).content)
     except VoucherError as exc:
@@ -52,8 +52,12 @@ def test_voucher_response_is_200(masa_bed: MasaDutBed) -> None:
         inconclusive(f"the MASA gave no HTTP answer: {resp.error}")
     check(resp.status == 200, f"the MASA answered {resp.status} to a valid "
           "registrar voucher-request", req, frames=frames)  # fmt: skip
-    check(resp.media_type == VOUCHER_CMS_JSON,
-          f"Content-Type {resp.content_type!r}, not {VOUCHER_CMS_JSON}", req, frames=frames)
+    check(
+        resp.media_type == VOUCHER_CMS_JSON,
+        f"Content-Type {resp.content_type!r}, not {VOUCHER_CMS_JSON}",
+        req,
+        frames=frames,
+    )
 
 
 @pytest.mark.requirement("RFC8366-5.4-MUST-01")
@@ -64,14 +68,18 @@ def test_voucher_signed_under_anchor(masa_bed: MasaDutBed) -> None:
     resp, _ = _ask(masa_bed)
     frames = _frames(masa_bed)
     if resp.status != 200:
-        inconclusive(f"the MASA issued no voucher (status {resp.status or resp.error})")
+        inconclusive(f"no 200 voucher response to judge (status {resp.status or resp.error})")
     try:
         signed = verify_cms(resp.body)
     except VoucherError as exc:
         fail(f"the voucher's signature does not verify: {exc}", req, frames=frames)
     anchor = facts.voucher_anchor
-    check(signed.signer == anchor or chains_to(signed.signer, anchor, signed.certificates),
-          "the voucher signer does not chain to the manufacturer anchor", req, frames=frames)
+    check(
+        signed.signer == anchor or chains_to(signed.signer, anchor, signed.certificates),
+        "the voucher signer does not chain to the manufacturer anchor",
+        req,
+        frames=frames,
+    )
 
 
 @pytest.mark.requirement("RFC8995-5.5.6-MUST-01")
@@ -85,8 +93,9 @@ def test_voucher_carries_request_nonce(masa_bed: MasaDutBed) -> None:
     frames = _frames(masa_bed)
     for n, (voucher, nonce) in enumerate(vouchers, 1):
         check(voucher.nonce is not None, f"voucher {n} has no nonce", req, frames=frames)
-        check(voucher.nonce == nonce, f"voucher {n}'s nonce is not its request's", req,
-              frames=frames)
+        check(
+            voucher.nonce == nonce, f"voucher {n}'s nonce is not its request's", req, frames=frames
+        )
 
 
 @pytest.mark.requirement("RFC8366-5.3-MUST-01")
@@ -97,9 +106,12 @@ def test_voucher_names_the_serial(masa_bed: MasaDutBed) -> None:
     resp, _ = _ask(masa_bed)
     voucher = _voucher(resp)
     frames = _frames(masa_bed)
-    check(voucher.serial_number == masa_bed.serial,
-          f"the voucher names {voucher.serial_number!r}, the request {masa_bed.serial!r}", req,
-          frames=frames)
+    check(
+        voucher.serial_number == masa_bed.serial,
+        f"the voucher names {voucher.serial_number!r}, the request {masa_bed.serial!r}",
+        req,
+        frames=frames,
+    )
 
 
 @pytest.mark.requirement("RFC8995-5.5.4-MUST-01")
@@ -115,9 +127,12 @@ def test_voucher_pins_registrar_domain(masa_bed: MasaDutBed) -> None:
     except ValueError as exc:
         fail(f"pinned-domain-cert does not parse: {exc}", req, frames=frames)
     registrar = masa_bed.pki.registrar
-    check(pinned == registrar.cert or chains_to(registrar.cert, pinned, registrar.chain),
-          f"the registrar does not chain to the pinned {pinned.subject.rfc4514_string()}", req,
-          frames=frames)
+    check(
+        pinned == registrar.cert or chains_to(registrar.cert, pinned, registrar.chain),
+        f"the registrar does not chain to the pinned {pinned.subject.rfc4514_string()}",
+        req,
+        frames=frames,
+    )
 
 
 @pytest.mark.requirement("RFC8995-5.5.5-MUST-01")
@@ -129,7 +144,10 @@ def test_refuses_serial_mismatch(masa_bed: MasaDutBed) -> None:
     # Step 1: a valid request, so a refusal below is the MASA's judgement, not its state.
     valid, _ = _ask(masa_bed)
     if valid.status != 200:
-        inconclusive(f"the MASA refused a valid request too ({valid.status or valid.error})")
+        inconclusive(
+            f"the MASA answered a valid request {valid.status or valid.error}, "
+            "not 200: a refusal below would prove nothing"
+        )
     # Step 2: the registrar names another serial-number than the pledge's request.
     nonce = secrets.token_bytes(16)
     body = masa_bed.rvr_cms(nonce, serial="ONBC-NOT-THIS-PLEDGE",

@@ -50,8 +50,9 @@ def _refused(bed: RegistrarDutBed, resp: EstResponse, req: str, what: str) -> No
     frames = numbers(bed.wire().all(is_voucher_request))
     if resp.status == 0:
         inconclusive(f"the registrar did not answer ({resp.error}): its silence proves nothing")
-    check(not rvrs, f"the registrar forwarded a request with {what} to the MASA", req,
-          frames=frames)
+    check(
+        not rvrs, f"the registrar forwarded a request with {what} to the MASA", req, frames=frames
+    )
     check(400 <= resp.status < 500, f"the registrar answered {resp.status} to a request "
           f"with {what}", req, frames=frames)  # fmt: skip
 
@@ -64,12 +65,22 @@ def test_voucher_response_is_200(registrar_bed: RegistrarDutBed) -> None:
     resp, _ = _valid_request(registrar_bed)
     wire = registrar_bed.wire()
     frames = numbers(wire.all(is_voucher_request))
+    assert registrar_bed.masa is not None
     if not registrar_bed.rvrs():
         inconclusive(f"the registrar asked the MASA nothing (it answered {resp.status})")
+    # A registrar relays the MASA's refusal (§5.6): only a voucher makes the request a
+    # successful one.
+    if not registrar_bed.masa.vouchers:
+        inconclusive(f"the tester MASA issued no voucher for the registrar's request "
+                     f"(the registrar answered {resp.status})")  # fmt: skip
     check(resp.status == 200, f"the registrar answered {resp.status or resp.error} to a valid "
           "request for which the MASA issued a voucher", req, frames=frames)  # fmt: skip
-    check(resp.media_type == VOUCHER_CMS_JSON,
-          f"Content-Type {resp.content_type!r}, not {VOUCHER_CMS_JSON}", req, frames=frames)
+    check(
+        resp.media_type == VOUCHER_CMS_JSON,
+        f"Content-Type {resp.content_type!r}, not {VOUCHER_CMS_JSON}",
+        req,
+        frames=frames,
+    )
 
 
 @pytest.mark.requirement("RFC8995-5.5-MUST-NOT-01")
@@ -80,8 +91,12 @@ def test_rvr_has_no_proximity_cert(registrar_bed: RegistrarDutBed) -> None:
     _valid_request(registrar_bed)
     frames = numbers(registrar_bed.wire().all(is_voucher_request))
     _, rvr = _rvr(registrar_bed, req, frames)
-    check(rvr.proximity_registrar_cert is None,
-          "the registrar voucher-request carries proximity-registrar-cert", req, frames=frames)
+    check(
+        rvr.proximity_registrar_cert is None,
+        "the registrar voucher-request carries proximity-registrar-cert",
+        req,
+        frames=frames,
+    )
 
 
 @pytest.mark.requirement("RFC8995-5.5-MUST-02")
@@ -92,9 +107,12 @@ def test_rvr_carries_prior_request(registrar_bed: RegistrarDutBed) -> None:
     _valid_request(registrar_bed)
     frames = numbers(registrar_bed.wire().all(is_voucher_request))
     _, rvr = _rvr(registrar_bed, req, frames)
-    check(rvr.prior_signed_voucher_request == registrar_bed.sent_pvrs[0],
-          "prior-signed-voucher-request is not the pledge voucher-request sent", req,
-          frames=frames)
+    check(
+        rvr.prior_signed_voucher_request == registrar_bed.sent_pvrs[0],
+        "prior-signed-voucher-request is not the pledge voucher-request sent",
+        req,
+        frames=frames,
+    )
 
 
 @pytest.mark.requirement("RFC8995-5.5-MUST-03")
@@ -107,8 +125,12 @@ def test_rvr_signed_by_registrar(registrar_bed: RegistrarDutBed) -> None:
     try:
         verify_cms(body, signer=cert)
     except VoucherError as exc:
-        fail(f"the registrar voucher-request does not verify with the registrar's TLS "
-             f"certificate: {exc}", req, frames=frames)
+        fail(
+            f"the registrar voucher-request does not verify with the registrar's TLS "
+            f"certificate: {exc}",
+            req,
+            frames=frames,
+        )
 
 
 @pytest.mark.requirement("RFC8995-5.5-MUST-01")
