@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
@@ -177,10 +178,10 @@ class PledgeDutBed(_Bed):
 
     def __init__(self, controller: Controller, evidence: EvidenceDir,
                  quote: Callable[[str], str], capture_mode: str = "auto",
-                 timeout: float = 30.0, network: TestNetwork | None = None):  # fmt: skip
+                 timeout: float | None = None, network: TestNetwork | None = None):  # fmt: skip
         super().__init__(evidence, quote, capture_mode, network)
         self.controller = controller
-        self.timeout = timeout
+        self.timeout = timeout  # None: the profile's bound on an action
         self.state_dir = evidence.file("state")
         self.state_dir.mkdir(exist_ok=True)
         self.masa: MasaPeer | None = None
@@ -238,7 +239,9 @@ class PledgeDutBed(_Bed):
                       "manufacturer_anchor": str(anchor)}  # fmt: skip
 
     def onboard(self, timeout: float | None = None, **overrides: str) -> ActionResult:
-        """Make the DUT onboard against the tester registrar; its output is evidence."""
+        """Make the DUT onboard against the tester registrar; its output is evidence.
+        `timeout`: what the test needs at least (a pledge waiting out a 202), else the
+        bed's, else the profile's."""
         if not self.controller.supports("onboard"):
             raise Inconclusive("the DUT profile defines no 'onboard' action")
         params = {"registrar_url": self.registrar_url, **self.files,
@@ -562,6 +565,20 @@ def violating_csr(asked: list[CsrAttr], serial: str = PLEDGE_SERIAL
     if not broken:
         return None
     return csr or make_csr(generate_key("p256"), x509.Name(kept)), " and ".join(broken)
+
+
+def not_signed_data(body: bytes) -> str | None:
+    """Why `body` is no CMS SignedData (the form of every voucher); None when it is one.
+    Only the structure is read: what signed it is for the signature tests to judge."""
+    try:
+        info = cms.ContentInfo.load(body, strict=True)
+        kind = info["content_type"].native
+        if kind != "signed_data":
+            return f"a CMS {kind}, not SignedData"
+        info["content"]["encap_content_info"]["content_type"].native  # noqa: B018 (parses it)
+    except Exception as exc:  # asn1crypto parses lazily: broken DER raises anything
+        return f"not DER CMS: {type(exc).__name__}: {exc}"
+    return None
 
 
 def status_of(body: bytes) -> StatusReport | None:

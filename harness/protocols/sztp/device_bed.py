@@ -40,7 +40,7 @@ class DeviceDutBed:
 
     def __init__(self, controller: Controller, pki: SztpPkiSet, evidence: EvidenceDir,
                  quote: Callable[[str], str], capture_mode: str = "auto",
-                 timeout: float = 120.0, network: TestNetwork | None = None):  # fmt: skip
+                 timeout: float | None = None, network: TestNetwork | None = None):  # fmt: skip
         self.network = network or LoopbackBackend().open("loopback", ["peer", "dut"])
         self.peer_node = self.network.node("peer")
         self.host = self.peer_node.ipv4  # where the tester servers listen
@@ -49,7 +49,7 @@ class DeviceDutBed:
         self.evidence = evidence
         self.quote = quote
         self.capture_mode = capture_mode
-        self.timeout = timeout
+        self.timeout = timeout  # None: the profile's bound on an action
         self.keylog = evidence.file(KEYLOG)
         self.state_dir = evidence.file("state")
         self.state_dir.mkdir(exist_ok=True)

@@ -252,6 +252,25 @@ class BootstrapServerBed:
         except SztpCodecError as exc:
             fail(f"{what}: the answer does not decode: {exc}", requirement)
 
+    def refusal_counts(self, what: str) -> None:
+        """A refusal is the DUT's judgement only if it serves a configured device: one
+        that closes, garbles or ignores every connection refuses everything. Inconclusive
+        unless `REDIRECT_SN` then gets decodable conveyed information."""
+        answer = self.call(REDIRECT_SN)
+        try:
+            if answer.status == 200:
+                open_output(answer)
+                return
+        except SztpCodecError as exc:
+            raise Inconclusive(
+                f"{what} was refused, but the configured device {REDIRECT_SN} got no "
+                f"decodable answer either ({exc}): the refusal proves nothing"
+            ) from None
+        raise Inconclusive(
+            f"{what} was refused, but so was the configured device {REDIRECT_SN} "
+            f"({answer.describe()}): the refusal proves nothing"
+        )
+
     def trust_anchor_root(self) -> x509.Certificate:
         return self.pki.next_root.cert
 

@@ -29,6 +29,7 @@ def test_no_client_certificate_refused(server_bed: BootstrapServerBed) -> None:
     # Step 2: no conveyed information, no 200.
     check(answer.status != 200 and not answer.carries_conveyed_information(),
           f"a device without a client certificate was answered {answer.describe()}", req)
+    server_bed.refusal_counts("a device without a client certificate")
 
 
 @pytest.mark.requirement("RFC8040-2.5-SHOULD-01")
@@ -58,6 +59,7 @@ def test_client_of_other_ca_refused(server_bed: BootstrapServerBed) -> None:
     # Step 2: the handshake fails, or the answer has no conveyed information.
     check(answer.status != 200 and not answer.carries_conveyed_information(),
           f"a certificate from a CA that is not a device CA got {answer.describe()}", req)
+    server_bed.refusal_counts("a certificate from a CA that is not a device CA")
 
 
 @pytest.mark.requirement("RFC8572-7.3-MUST-05")

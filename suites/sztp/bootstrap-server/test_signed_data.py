@@ -46,7 +46,9 @@ def test_no_unsigned_onboarding_when_signed_preferred(server_bed: BootstrapServe
     server_bed.start()
     answer = server_bed.call(ONBOARD_SN, PREFERRED)
     if answer.status != 200 and not answer.carries_conveyed_information():
-        return  # refused: the device was configured with unsigned onboarding data only
+        # refused: the device was configured with unsigned onboarding data only
+        server_bed.refusal_counts("signed-data-preferred from a device with unsigned data")
+        return
     opened = server_bed.opened(answer, req, ONBOARD_SN)
     check(opened.signed or not isinstance(opened.info, codec.OnboardingInformation),
           "signed-data-preferred was answered with unsigned onboarding information", req)
