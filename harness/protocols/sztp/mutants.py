@@ -93,7 +93,7 @@ MUTANTS: dict[str, Mutant] = {
     ),
     "progress-answered-200": Mutant(
         "report-progress is answered 200 with an empty output instead of 204 No Content",
-        ServerBehaviour(progress_status=200),
+        ServerBehaviour(progress_output=True),
         ("RFC8572-7.3-MUST-07",),
     ),
 }

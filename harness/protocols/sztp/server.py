@@ -65,7 +65,7 @@ class ServerBehaviour:
     media_type: str = MEDIA  # the Content-Type of every answer with a body
     self_signed_voucher: bool = False  # the voucher re-signed with the owner's key
     omit_voucher: bool = False  # owner certificate without the ownership voucher
-    progress_status: int = 204  # report-progress answer (200: with an empty output)
+    progress_output: bool = False  # report-progress answered 200 with an empty output
     # Tester departures that test a device DUT (docs/sztp.md, "Device role"):
     redirect_to: codec.BootstrapServer | None = None  # answer with redirect information ...
     redirects: int | None = None  # ... this many times per chain (None: always)
@@ -317,10 +317,10 @@ class BootstrapServer:
                 raise
             report = codec.ReportProgressInput("informational")
         self.progress.append((device.serial_number, report))
-        if self.behaviour.progress_status == 200:  # RFC 8040 §3.6.2 says 204: no output
+        if self.behaviour.progress_output:  # RFC 8040 §3.6.2: no output, so 204 and no body
             handler._reply(200, b'{"ietf-sztp-bootstrap-server:output": {}}')
             return
-        handler._reply(self.behaviour.progress_status)
+        handler._reply(204)
 
     def _get_bootstrapping_data(self, handler: _Handler, device: DeviceEntry,
                                 body: bytes) -> None:  # fmt: skip
