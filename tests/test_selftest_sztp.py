@@ -61,8 +61,10 @@ def test_reference_passes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_mutant_fails_exactly_its_requirements(name: str, tmp_path: Path) -> None:
-    run = run_mutant("sztp", f"{DUT}:{name}", tmp_path / name, set(MUTANTS[name].breaks))
-    assert run.returncode != 0, "a failed MUST must fail the gate"
+    breaks = set(MUTANTS[name].breaks)
+    run = run_mutant("sztp", f"{DUT}:{name}", tmp_path / name, breaks)
+    if any("-MUST-" in req for req in breaks):
+        assert run.returncode != 0, "a failed MUST must fail the gate"
 
 
 def _sztpd_installed() -> None:

@@ -31,7 +31,7 @@ from harness.crypto.pki import CertifiedKey
 from harness.protocols.sztp import codec
 from harness.protocols.sztp.encryption import EncryptionError, decrypt_conveyed, is_enveloped
 from harness.protocols.sztp.errors import SztpCodecError, SztpError
-from harness.protocols.sztp.peer import Connect, DevicePeer
+from harness.protocols.sztp.peer import Answer, Connect, DevicePeer
 from harness.protocols.sztp.server import serial_of
 from harness.protocols.voucher.cms import ID_CT_ANIMA_JSON_VOUCHER, chains_to, verify_cms
 from harness.protocols.voucher.errors import VoucherError
@@ -68,6 +68,10 @@ class DeviceBehaviour:
     loop_back: bool = True  # after a failed pass, through the list again (§5.2)
     report_progress: bool = True
     decrypt: bool = True  # encrypted conveyed information opened with the IDevID key (§5.3)
+    accept_trusted_unsigned: bool = True  # unsigned onboarding from an authenticated server
+    anonymous_first: bool = False  # calls without the IDevID, sends it only after a refusal
+    require_owner_artifacts: bool = True  # signed data only with owner certificate and voucher
+    follow_redirects: bool = True
 
 
 @dataclass
@@ -196,10 +200,21 @@ class Device:
                 break
         return self.outcome
 
-    def _client(self, host: str, port: int, anchors: list[x509.Certificate]) -> _Client:
-        return _Client(host, port, anchors, self.config.idevid, keylog=self.config.keylog,
-                       connect=self.config.connect,
+    def _client(self, host: str, port: int, anchors: list[x509.Certificate],
+                identified: bool = True) -> _Client:  # fmt: skip
+        return _Client(host, port, anchors, self.config.idevid if identified else None,
+                       keylog=self.config.keylog, connect=self.config.connect,
                        intermediates=self.behaviour.send_intermediates)  # fmt: skip
+
+    def _get(self, client: _Client, request: codec.GetBootstrappingDataInput) -> Answer:
+        """get-bootstrapping-data with the IDevID (§5.3: every call identifies the device;
+        `anonymous_first` tries without it first, as clients that wait to be asked do)."""
+        if self.behaviour.anonymous_first:
+            anonymous = self._client(client.host, client.port, client.trust, identified=False)
+            answer = anonymous.get_bootstrapping_data(request)
+            if answer.status not in (401, 403):
+                return answer
+        return client.get_bootstrapping_data(request)
 
     def _contact(self, host: str, port: int, anchors: list[x509.Certificate],
                  redirects: int) -> bool:  # fmt: skip
@@ -209,8 +224,7 @@ class Device:
         step = Step(f"{host}:{port}", redirects, trusted, preferred)
         self.outcome.steps.append(step)
         client = self._client(host, port, anchors)
-        answer = client.get_bootstrapping_data(
-            codec.GetBootstrappingDataInput(signed_data_preferred=preferred))
+        answer = self._get(client, codec.GetBootstrappingDataInput(signed_data_preferred=preferred))
         step.status = answer.status
         if answer.status != 200:
             step.reason = answer.describe()[:300]
@@ -226,12 +240,18 @@ class Device:
         step.trust_state = trusted or step.signed
         if isinstance(info, codec.RedirectInformation):
             step.kind = "redirect"
+            if not self.behaviour.follow_redirects:
+                step.reason = "redirect information: not followed"
+                return False
             return self._redirect(step, info)
         step.kind = "onboarding"
         lax = self.behaviour.accept_untrusted_unsigned and not step.signed
         if not step.trust_state and not lax:
             step.reason = "onboarding information with trust-state FALSE: exit"
             raise _Exit(step.reason)
+        if not step.signed and not self.behaviour.accept_trusted_unsigned:
+            step.reason = "unsigned onboarding information: refused"
+            return False
         step.accepted = True
         self.outcome.onboarding = codec.conveyed_to_dict(info)
         self.outcome.onboarded_by = step.server
@@ -289,6 +309,9 @@ class Device:
             if output.owner_certificate is not None:
                 raise _Refused("owner certificate with unsigned conveyed information")
             return content, False
+        bare = output.owner_certificate is None and output.ownership_voucher is None
+        if bare and not self.behaviour.require_owner_artifacts:
+            return content, True  # verified with the certificate the CMS itself carries
         if output.owner_certificate is None or output.ownership_voucher is None:
             raise _Refused("signed data without owner certificate and ownership voucher")
         pinned = self._voucher(output.ownership_voucher)

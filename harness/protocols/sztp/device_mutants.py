@@ -66,6 +66,38 @@ DEVICE_MUTANTS: dict[str, DeviceMutant] = {
         DeviceBehaviour(decrypt=False),
         ("RFC8572-5.3-MUST-09",),
     ),
+    "requires-signed-onboarding": DeviceMutant(
+        "refuses unsigned onboarding information even from a server it authenticated",
+        DeviceBehaviour(accept_trusted_unsigned=False),
+        # every test that shows its requirement by onboarding from a trusted server
+        (
+            "RFC8572-5.3-MUST-03",
+            "RFC8572-5.3-MUST-05",
+            "RFC8572-5.3-MUST-09",
+            "RFC8572-5.5-MUST-01",
+            "RFC8572-5.2-MUST-01",
+        ),
+    ),
+    "anonymous-first": DeviceMutant(
+        "calls without its IDevID and sends it only after the server refused the call",
+        DeviceBehaviour(anonymous_first=True),
+        ("RFC8572-5.3-MUST-04",),
+    ),
+    "takes-bare-signed-data": DeviceMutant(
+        "takes signed data without owner certificate and voucher, verified by the CMS's own cert",
+        DeviceBehaviour(require_owner_artifacts=False),
+        ("RFC8572-5.4-MUST-02",),
+    ),
+    "ignores-redirects": DeviceMutant(
+        "does not follow redirect information",
+        DeviceBehaviour(follow_redirects=False),
+        ("RFC8572-5.5-MUST-01",),
+    ),
+    "no-progress-reports": DeviceMutant(
+        "sends no report-progress to the bootstrap server it onboarded from",
+        DeviceBehaviour(report_progress=False),
+        ("RFC8572-5.6-SHOULD-01",),
+    ),
 }
 
 

@@ -49,7 +49,52 @@ MUTANTS: dict[str, Mutant] = {
     "trust-anchor-without-root": Mutant(
         "redirect trust anchors lose their self-signed root certificate",
         ServerBehaviour(drop_anchor_root=True),
-        ("RFC8572-6.3-MUST-01",),
+        ("RFC8572-6.3-MUST-01", "RFC8572-3.1-MUST-02"),
+    ),
+    "serves-anonymous-client": Mutant(
+        "a client without a certificate is served the first configured device's data",
+        ServerBehaviour(serve_anonymous=True),
+        ("RFC8040-2.5-MUST-01", "RFC8040-2.5-SHOULD-01"),
+    ),
+    "refuses-with-403": Mutant(
+        "an unauthenticated client is refused with 403 Forbidden instead of 401",
+        ServerBehaviour(refusal_status=403),
+        ("RFC8040-2.5-SHOULD-01",),
+    ),
+    "ignores-activation-code": Mutant(
+        "a device configured with an activation code is served without HTTP Basic credentials",
+        ServerBehaviour(ignore_activation_code=True),
+        ("RFC8572-5.3-MUST-02",),
+    ),
+    "redirect-default-port": Mutant(
+        "redirect information names the configured address on port 443, not the configured port",
+        ServerBehaviour(default_redirect_port=True),
+        ("RFC8572-3.1-MUST-02",),
+    ),
+    "trust-anchor-extra-chain": Mutant(
+        "redirect trust anchors also carry its device CA certificates: more than one chain",
+        ServerBehaviour(anchor_extra_certs=True),
+        ("RFC8572-6.3-MUST-02", "RFC8572-3.1-MUST-02"),
+    ),
+    "plain-json-media-type": Mutant(
+        "answers with Content-Type application/json instead of application/yang-data+json",
+        ServerBehaviour(media_type="application/json"),
+        ("RFC8572-7.3-MUST-02",),
+    ),
+    "owner-signed-voucher": Mutant(
+        "the ownership voucher is re-signed with the owner's key instead of the manufacturer's",
+        ServerBehaviour(self_signed_voucher=True),
+        ("RFC8572-3.3-MUST-01",),
+    ),
+    "omits-ownership-voucher": Mutant(
+        "signed conveyed information comes with the owner certificate but no ownership voucher",
+        ServerBehaviour(omit_voucher=True),
+        ("RFC8572-7.3-MUST-06", "RFC8572-3.3-MUST-01"),
+    ),
+    "progress-answered-200": Mutant(
+        "report-progress is answered 200 with an empty output instead of 204 No Content",
+        ServerBehaviour(progress_output=True),
+        ("RFC8572-7.3-MUST-07",),
     ),
 }
 

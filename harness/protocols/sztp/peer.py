@@ -51,9 +51,10 @@ class Answer:
             return f"{self.rpc}: no answer ({self.failure})"
         return f"{self.rpc}: {self.status} {self.content_type} {self.body[:200]!r}"
 
-    def output(self) -> codec.GetBootstrappingDataOutput:
-        """The decoded get-bootstrapping-data output; SztpCodecError if it is not one."""
-        return codec.parse_get_output(self.body)
+    def output(self, paired: bool = True) -> codec.GetBootstrappingDataOutput:
+        """The decoded get-bootstrapping-data output; SztpCodecError if it is not one
+        (`paired=False`: an owner certificate or voucher without the other is kept)."""
+        return codec.parse_get_output(self.body, paired=paired)
 
     def errors(self) -> list[dict[str, Any]]:
         return codec.restconf_errors(self.body)
@@ -79,8 +80,10 @@ class Opened:
 def open_output(answer: Answer) -> Opened:
     """Decode the output, unwrap its CMS (verifying a signature) and parse the conveyed
     information. Raises SztpCodecError at the first thing that does not decode. The
-    content type is left to the caller to judge (`Opened.unwrapped.content_type`)."""
-    output = answer.output()
+    content type is left to the caller to judge (`Opened.unwrapped.content_type`), and so
+    is an owner certificate without ownership voucher or the other way round (RFC 8572
+    §7.3, a requirement of its own: the other checks go on without it)."""
+    output = answer.output(paired=False)
     unwrapped = codec.unwrap_conveyed(output.conveyed_information)
     owners = []
     if output.owner_certificate is not None:

@@ -32,7 +32,12 @@ from harness.protocols.sztp import codec
 from harness.protocols.sztp.config import DeviceEntry, ServerSetup
 from harness.protocols.sztp.encryption import encrypt_conveyed
 from harness.protocols.sztp.errors import SztpCodecError
-from harness.protocols.voucher.cms import ID_CT_SZTP_CONVEYED_INFO_JSON, sign_cms
+from harness.protocols.voucher.cms import (
+    ID_CT_ANIMA_JSON_VOUCHER,
+    ID_CT_SZTP_CONVEYED_INFO_JSON,
+    sign_cms,
+    verify_cms,
+)
 
 MEDIA = "application/yang-data+json"
 RPC_PREFIX = "/restconf/operations/ietf-sztp-bootstrap-server:"
@@ -52,6 +57,15 @@ class ServerBehaviour:
     accept_bad_input: bool = False  # input the YANG module refuses still gets answers
     foreign_owner_certificate: bool = False  # owner certificate not the signer's
     drop_anchor_root: bool = False  # redirect trust anchors without their root
+    serve_anonymous: bool = False  # a client without certificate gets the first device's data
+    refusal_status: int = 401  # the status of an access-denied refusal
+    ignore_activation_code: bool = False  # HTTP Basic credentials are not checked
+    default_redirect_port: bool = False  # redirect information names port 443, not the configured
+    anchor_extra_certs: bool = False  # redirect trust anchors also carry the device CAs
+    media_type: str = MEDIA  # the Content-Type of every answer with a body
+    self_signed_voucher: bool = False  # the voucher re-signed with the owner's key
+    omit_voucher: bool = False  # owner certificate without the ownership voucher
+    progress_output: bool = False  # report-progress answered 200 with an empty output
     # Tester departures that test a device DUT (docs/sztp.md, "Device role"):
     redirect_to: codec.BootstrapServer | None = None  # answer with redirect information ...
     redirects: int | None = None  # ... this many times per chain (None: always)
@@ -92,10 +106,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         self.server.owner.log(f"{self.client_address[0]} {format % args}")
 
-    def _reply(self, status: int, body: bytes = b"", ctype: str = MEDIA) -> None:
+    def _reply(self, status: int, body: bytes = b"") -> None:
         self.send_response(status)
         if body:
-            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Type", self.server.owner.behaviour.media_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body:
@@ -223,12 +237,15 @@ class BootstrapServer:
     def _device(self, handler: _Handler) -> DeviceEntry | None:
         der = handler.request.getpeercert(binary_form=True)
         if not der:
+            if self.behaviour.serve_anonymous and self.setup.devices:
+                return self.setup.devices[0]
             return None
         serial = serial_of(x509.load_der_x509_certificate(der))
         device = self.setup.device(serial) if serial else None
         if device is None and self.behaviour.serve_unknown and self.setup.devices:
             return self.setup.devices[0]
-        if device is not None and device.activation_code is not None:
+        if (device is not None and device.activation_code is not None
+                and not self.behaviour.ignore_activation_code):  # fmt: skip
             # RFC 8572 §5.3: an activation code travels as the HTTP Basic password
             expected = f"{device.serial_number}:{device.activation_code}".encode()
             given = handler.headers.get("Authorization", "")
@@ -244,7 +261,8 @@ class BootstrapServer:
         if rpc == "get-bootstrapping-data" and self._tester_answered(handler, device, body):
             return
         if device is None:
-            handler._error(401, "access-denied", "the device is not authenticated")
+            handler._error(self.behaviour.refusal_status, "access-denied",
+                           "the device is not authenticated")  # fmt: skip
             return
         ctype = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != MEDIA:
@@ -299,6 +317,9 @@ class BootstrapServer:
                 raise
             report = codec.ReportProgressInput("informational")
         self.progress.append((device.serial_number, report))
+        if self.behaviour.progress_output:  # RFC 8040 §3.6.2: no output, so 204 and no body
+            handler._reply(200, b'{"ietf-sztp-bootstrap-server:output": {}}')
+            return
         handler._reply(204)
 
     def _get_bootstrapping_data(self, handler: _Handler, device: DeviceEntry,
@@ -310,8 +331,8 @@ class BootstrapServer:
                 raise
             request = codec.GetBootstrappingDataInput()
         conveyed = device.conveyed
-        if self.behaviour.drop_anchor_root and isinstance(conveyed, codec.RedirectInformation):
-            conveyed = _without_roots(conveyed)
+        if isinstance(conveyed, codec.RedirectInformation):
+            conveyed = self._redirect_served(conveyed)
         content = codec.conveyed_to_json(conveyed)
         if device.signed and self.setup.owner is not None:
             output = self._signed(device, content)
@@ -332,6 +353,18 @@ class BootstrapServer:
                 output.conveyed_information, recipient))  # fmt: skip
         handler._reply(200, output.to_json())
 
+    def _redirect_served(self, info: codec.RedirectInformation) -> codec.RedirectInformation:
+        """The redirect information as the mutants bend it (the reference: unchanged)."""
+        knobs = self.behaviour
+        if knobs.drop_anchor_root:
+            info = _without_roots(info)
+        if knobs.anchor_extra_certs:
+            info = _with_extra_anchors(info, list(self.setup.device_ca))
+        if knobs.default_redirect_port:
+            info = codec.RedirectInformation([dataclasses.replace(s, port=443)
+                                              for s in info.bootstrap_servers])  # fmt: skip
+        return info
+
     def _signed(self, device: DeviceEntry, content: bytes) -> codec.GetBootstrappingDataOutput:
         owner = self.setup.owner
         assert owner is not None
@@ -343,9 +376,13 @@ class BootstrapServer:
         presented = [owner.cert, *owner.chain]
         if self.behaviour.foreign_owner_certificate:
             presented = [self.setup.server.cert, *self.setup.server.chain]
-        return codec.GetBootstrappingDataOutput(
-            signed, codec.certs_only(presented), device.ownership_voucher
-        )
+        voucher = device.ownership_voucher
+        if self.behaviour.omit_voucher:
+            voucher = None
+        elif self.behaviour.self_signed_voucher and voucher is not None:
+            voucher = sign_cms(verify_cms(voucher).content, ID_CT_ANIMA_JSON_VOUCHER,
+                               owner.key, owner.cert)  # fmt: skip
+        return codec.GetBootstrappingDataOutput(signed, codec.certs_only(presented), voucher)
 
 
 def _broken_signature(der: bytes) -> bytes:
@@ -358,6 +395,18 @@ def _broken_signature(der: bytes) -> bytes:
     value[-1] ^= 0xFF
     signer["signature"] = bytes(value)
     return info.dump(force=True)
+
+
+def _with_extra_anchors(info: codec.RedirectInformation, extra: list[x509.Certificate]
+                        ) -> codec.RedirectInformation:  # fmt: skip
+    """Each trust anchor with `extra` certificates added: more than one chain."""
+    servers = []
+    for server in info.bootstrap_servers:
+        anchor = server.trust_anchor
+        if anchor:
+            anchor = codec.certs_only([*codec.certs_from_cms(anchor), *extra])
+        servers.append(codec.BootstrapServer(server.address, server.port, anchor))
+    return codec.RedirectInformation(servers)
 
 
 def _without_roots(info: codec.RedirectInformation) -> codec.RedirectInformation:

@@ -4,6 +4,8 @@ it carries (RFC 8572 §3.1, §6.3, §7.3)."""
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from harness.protocols.sztp import codec
 from harness.protocols.sztp.errors import SztpCodecError
@@ -52,7 +54,7 @@ def test_conveyed_information_content_type(server_bed: BootstrapServerBed) -> No
 @pytest.mark.requirement("RFC8572-3.1-MUST-02")
 def test_redirect_information(server_bed: BootstrapServerBed) -> None:
     """The redirect information conforms to ietf-sztp-conveyed-info and names the
-    bootstrap server the DUT was configured to redirect to."""
+    bootstrap server the DUT was configured to redirect to, with its trust anchor."""
     req = "RFC8572-3.1-MUST-02"
     server_bed.start()
     opened = server_bed.opened(server_bed.call(REDIRECT_SN), req, REDIRECT_SN)
@@ -62,6 +64,25 @@ def test_redirect_information(server_bed: BootstrapServerBed) -> None:
     found = [(s.address, s.port, s.trust_anchor is not None) for s in info.bootstrap_servers]
     check(found == [(*NEXT_SERVER, True)],
           f"bootstrap-server entries {found}, configured {[(*NEXT_SERVER, True)]}", req)
+    anchor = info.bootstrap_servers[0].trust_anchor
+    assert anchor is not None
+    try:
+        served = codec.certs_from_cms(anchor, "trust-anchor")
+    except SztpCodecError as exc:
+        fail(f"trust-anchor: {exc}", req)
+    # a certs-only CMS is a SET OF: the same certificates in any order
+    configured = [server_bed.pki.next_ca.cert, server_bed.pki.next_root.cert]
+    check(sorted(_der(served)) == sorted(_der(configured)),
+          f"trust-anchor certificates {_names(served)}, configured {_names(configured)}",
+          req)  # fmt: skip
+
+
+def _der(certs: list[x509.Certificate]) -> list[bytes]:
+    return [c.public_bytes(Encoding.DER) for c in certs]
+
+
+def _names(certs: list[x509.Certificate]) -> list[str]:
+    return [c.subject.rfc4514_string() for c in certs]
 
 
 @pytest.mark.requirement("RFC8572-3.1-MUST-02")

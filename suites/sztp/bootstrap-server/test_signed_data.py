@@ -66,11 +66,14 @@ def _signed(server_bed: BootstrapServerBed, req: str) -> codec.GetBootstrappingD
 def test_owner_certificate_with_voucher(server_bed: BootstrapServerBed) -> None:
     """An ownership voucher must be present whenever an owner certificate is presented."""
     req = "RFC8572-7.3-MUST-06"
-    answer_output = _signed(server_bed, req)
-    check(answer_output.owner_certificate is not None
-          and answer_output.ownership_voucher is not None,
-          "signed conveyed information without both owner-certificate and ownership-voucher",
-          req)
+    output = _signed(server_bed, req)
+    owner = output.owner_certificate is not None
+    voucher = output.ownership_voucher is not None
+    check(owner == voucher, f"owner-certificate {'present' if owner else 'absent'} but "
+          f"ownership-voucher {'present' if voucher else 'absent'}: each comes with the other",
+          req)  # fmt: skip
+    check(owner, "signed conveyed information without owner-certificate and ownership-voucher",
+          req)  # fmt: skip
 
 
 @pytest.mark.requirement("RFC8572-3.2-MUST-01")
@@ -91,7 +94,8 @@ def test_owner_certificate_signed_it(server_bed: BootstrapServerBed) -> None:
 @pytest.mark.requirement("RFC8572-3.3-MUST-01")
 @pytest.mark.ics("SZTP-SERVER-SIGNED-DATA")
 def test_ownership_voucher(server_bed: BootstrapServerBed) -> None:
-    """The ownership voucher names the device and pins the owner's certificate."""
+    """The ownership voucher is the manufacturer's (RFC 8366: signed by it, as the device
+    verifies it, RFC 8572 §5.4), names the device and pins the owner's certificate."""
     req = "RFC8572-3.3-MUST-01"
     output = _signed(server_bed, req)
     if output.ownership_voucher is None:
@@ -103,6 +107,10 @@ def test_ownership_voucher(server_bed: BootstrapServerBed) -> None:
         fail(f"the ownership voucher does not verify or decode: {exc}", req)
     check(signed.content_type == ID_CT_ANIMA_JSON_VOUCHER,
           f"voucher content type {signed.content_type}", req)
+    # a bootstrap server cannot make vouchers: it serves the one the manufacturer signed
+    check(signed.signer == server_bed.pki.masa.cert,
+          f"the ownership voucher is signed by {signed.signer.subject.rfc4514_string()}, "
+          "not by the manufacturer's voucher signer", req)  # fmt: skip
     check(voucher.serial_number == SIGNED_SN,
           f"voucher serial-number {voucher.serial_number!r}, device {SIGNED_SN!r}", req)
     pinned = server_bed.pki.owner_root.cert.public_bytes(Encoding.DER)
