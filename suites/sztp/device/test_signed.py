@@ -9,7 +9,7 @@ import pytest
 
 from harness.protocols.sztp.device_bed import DeviceDutBed
 from harness.protocols.sztp.server import ServerBehaviour
-from harness.verdicts import check
+from harness.verdicts import check, inconclusive
 
 pytestmark = pytest.mark.dut_role("sztp", "device")
 
@@ -17,7 +17,8 @@ pytestmark = pytest.mark.dut_role("sztp", "device")
 def _refused(device_bed: DeviceDutBed, req: str, what: str) -> None:
     outcome = device_bed.bootstrap()
     served = [c for c in device_bed.calls if c.serial == device_bed.serial]
-    check(bool(served), "the device never reached the server: nothing was judged", req)
+    if not served:  # a device may decline a server it cannot authenticate at all
+        inconclusive("the device never asked the server: there is no refusal to judge")
     check(outcome.result != "onboarded" and outcome.onboarding is None,
           f"the device accepted signed onboarding information with {what}", req)
 

@@ -9,7 +9,7 @@ from harness.protocols.sztp import codec
 from harness.protocols.sztp.device_bed import DeviceDutBed
 from harness.protocols.sztp.server import ServerBehaviour
 from harness.protocols.sztp.testbed import onboarding_info
-from harness.verdicts import check
+from harness.verdicts import check, inconclusive
 
 pytestmark = pytest.mark.dut_role("sztp", "device")
 
@@ -65,7 +65,8 @@ def test_untrusted_unsigned_onboarding_refused(device_bed: DeviceDutBed) -> None
     device_bed.serve(trusted=False, behaviour=ServerBehaviour(ignore_signed_preferred=True))
     outcome = device_bed.bootstrap()
     served = [c for c in device_bed.calls if c.serial == device_bed.serial]
-    check(bool(served), "the device never reached the server: nothing was judged", req)
+    if not served:  # a device may decline a server it cannot authenticate at all
+        inconclusive("the device never asked the server: there is no refusal to judge")
     check(outcome.result != "onboarded" and outcome.onboarding is None,
           "the device accepted unsigned onboarding information from an untrusted server", req)
 
