@@ -66,3 +66,22 @@ def run_mutant(protocol: str, dut: str, out: Path, breaks: set[str], *extra: str
     assert failed == breaks, f"expected exactly {sorted(breaks)} to fail\n{run.table()}"
     assert not run.requirements_with("error"), run.table()
     return run
+
+
+def check_hostile_run(run: SuiteRun, protocol: str) -> None:
+    """A run against a hostile DUT: verdicts only, each fail or inconclusive naming a
+    requirement and a reason; no error, no traceback, no pass; the gate fails."""
+    assert run.results, run.output
+    junit = run.out / protocol / "junit.xml"
+    for text in (run.output, junit.read_text() if junit.exists() else ""):
+        assert "Traceback" not in text, text[-8000:]
+    verdicts = run.verdicts()
+    assert "error" not in verdicts.values(), run.table()
+    unearned = [n for n, v in verdicts.items() if v == "pass"]
+    assert not unearned, f"passes against a hostile DUT: {unearned}\n{run.table()}"
+    judged = [r for r in run.results if r["verdict"] in ("fail", "inconclusive")]
+    assert judged, run.table()
+    for r in judged:
+        assert r["requirements"], f"{r['nodeid']}: no requirement named"
+        assert r["reason"].strip(), f"{r['nodeid']}: no reason"
+    assert run.returncode == 1, f"exit {run.returncode} (1: the gate failed)\n{run.output}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.crypto.pki import Pki
-from tests.suite_runner import SuiteRun, run_suite
+from tests.suite_runner import check_hostile_run, run_suite
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 RAW_SERVER = FIXTURES / "hostile_server.py"  # garbage | close | silent, before any TLS
@@ -129,22 +129,6 @@ def pledge_profile(tmp_path: Path, command: str) -> Path:
     return profile
 
 
-def check_run(run: SuiteRun) -> None:
-    """Verdicts only, each with a requirement and a reason; no pass; the gate fails."""
-    assert run.results, run.output
-    junit = run.out / "brski" / "junit.xml"
-    for text in (run.output, junit.read_text() if junit.exists() else ""):
-        assert "Traceback" not in text, text[-8000:]
-    verdicts = run.verdicts()
-    assert "error" not in verdicts.values(), run.table()
-    unearned = [n for n, v in verdicts.items() if v == "pass"]
-    assert not unearned, f"passes against a hostile DUT: {unearned}\n{run.table()}"
-    judged = [r for r in run.results if r["verdict"] in ("fail", "inconclusive")]
-    assert judged, run.table()
-    for r in judged:
-        assert r["requirements"], f"{r['nodeid']}: no requirement named"
-        assert r["reason"].strip(), f"{r['nodeid']}: no reason"
-    assert run.returncode == 1, f"exit {run.returncode} (1: the gate failed)\n{run.output}"
 
 
 @pytest.mark.parametrize("mode", SERVER_MODES)
@@ -153,7 +137,7 @@ def test_hostile_server_dut(tmp_path: Path, role: str, mode: str) -> None:
     selected = SILENT_TESTS if mode == "silent" else ROLE_TESTS[role]
     run = run_suite("brski", str(server_profile(tmp_path, role, mode)), tmp_path / "out",
                     "-k", selected)  # fmt: skip
-    check_run(run)
+    check_hostile_run(run, "brski")
 
 
 _JUNK = "head -c 3000 /dev/urandom"
@@ -173,4 +157,4 @@ def test_hostile_pledge_dut(tmp_path: Path, name: str) -> None:
     tests = PLEDGE_TESTS if name == "hangs" else f"{PLEDGE_TESTS} or {RETRY_TESTS}"
     run = run_suite("brski", str(pledge_profile(tmp_path, PLEDGE_COMMANDS[name])),
                     tmp_path / "out", "-k", tests)  # fmt: skip
-    check_run(run)
+    check_hostile_run(run, "brski")

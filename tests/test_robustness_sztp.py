@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.suite_runner import SuiteRun, run_suite
+from tests.suite_runner import check_hostile_run, run_suite
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 RAW_SERVER = FIXTURES / "hostile_server.py"  # garbage | close | silent, before any TLS
@@ -88,29 +88,13 @@ def device_profile(tmp_path: Path, command: str) -> Path:
     return profile
 
 
-def check_run(run: SuiteRun) -> None:
-    """Verdicts only, each with a requirement and a reason; no pass; the gate fails."""
-    assert run.results, run.output
-    junit = run.out / "sztp" / "junit.xml"
-    for text in (run.output, junit.read_text() if junit.exists() else ""):
-        assert "Traceback" not in text, text[-8000:]
-    verdicts = run.verdicts()
-    assert "error" not in verdicts.values(), run.table()
-    unearned = [n for n, v in verdicts.items() if v == "pass"]
-    assert not unearned, f"passes against a hostile DUT: {unearned}\n{run.table()}"
-    judged = [r for r in run.results if r["verdict"] in ("fail", "inconclusive")]
-    assert judged, run.table()
-    for r in judged:
-        assert r["requirements"], f"{r['nodeid']}: no requirement named"
-        assert r["reason"].strip(), f"{r['nodeid']}: no reason"
-    assert run.returncode == 1, f"exit {run.returncode} (1: the gate failed)\n{run.output}"
 
 
 @pytest.mark.parametrize("mode", ["garbage", "close", "silent", "tls-garbage", "junk-200"])
 def test_hostile_bootstrap_server_dut(tmp_path: Path, mode: str) -> None:
     tests = SILENT_TESTS if mode == "silent" else SERVER_TESTS
     run = run_suite("sztp", str(server_profile(tmp_path, mode)), tmp_path / "out", "-k", tests)
-    check_run(run)
+    check_hostile_run(run, "sztp")
 
 
 DEVICE_COMMANDS = {
@@ -127,4 +111,4 @@ DEVICE_COMMANDS = {
 def test_hostile_device_dut(tmp_path: Path, name: str) -> None:
     run = run_suite("sztp", str(device_profile(tmp_path, DEVICE_COMMANDS[name])),
                     tmp_path / "out", "-k", DEVICE_TESTS)  # fmt: skip
-    check_run(run)
+    check_hostile_run(run, "sztp")
