@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from harness.crypto.pki import CertifiedKey, Pki
 from harness.peers import sztpd_config as sc
+from harness.protocols.sztp.testbed import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-sztpd"
@@ -56,10 +56,6 @@ ACTIVATION_CODE = "code-4711"
 BOOT_DIGEST = bytes(range(32))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def dut_env(state_dir: Path, **params: str) -> dict[str, str]:
@@ -121,7 +117,7 @@ def conveyed(payload: bytes) -> dict[str, object]:
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     work = tmp_path_factory.mktemp("sztpd")
     state_dir = work / "state"
-    native_port, bootstrap_port = free_port(), free_port()
+    native_port, bootstrap_port = free_ports(HOST, HOST)
     env = dut_env(state_dir, native_port=str(native_port))
     # The test suite accepts sztpd's non-production licence for its own run only; a
     # DUT profile passes SZTPD_ACCEPT_CONTRACT on only when the user sets it.

@@ -48,10 +48,18 @@ PCAP = "capture.pcapng"
 PEER_MAC, DUT_MAC = "02:0b:c0:00:00:01", "02:0b:c0:00:00:02"
 
 
-def free_port(node_ctx: Callable[[], contextlib.AbstractContextManager[None]]) -> int:
-    with node_ctx(), socket.socket() as probe:
-        probe.bind(("", 0))
-        return int(probe.getsockname()[1])
+def free_ports(*node_ctxs: Callable[[], contextlib.AbstractContextManager[None]]) -> list[int]:
+    """A free port in each node, all different: every probe stays bound until the last is
+    chosen, as on loopback the nodes are one host and one probe at a time could be handed
+    the same port twice."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for node_ctx in node_ctxs:
+            with node_ctx():
+                probe = stack.enter_context(socket.socket())
+                probe.bind(("", 0))
+            ports.append(int(probe.getsockname()[1]))
+        return ports
 
 
 class DppBed:
@@ -66,8 +74,7 @@ class DppBed:
         self.oob = oob
         self.peer_node = network.node("peer")
         self.dut_node = network.node("dut")
-        self.dut_port = free_port(self.dut_node.inside)
-        self.peer_port = free_port(self.peer_node.inside)
+        self.dut_port, self.peer_port = free_ports(self.dut_node.inside, self.peer_node.inside)
         self.state_dir = work / "state"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.capture = CaptureSession(evidence.path, evidence.path.name,

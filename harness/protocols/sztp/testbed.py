@@ -9,6 +9,7 @@ beside the capture. Tests compare the answers with what was configured.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 from collections.abc import Callable
@@ -154,11 +155,18 @@ def sztpd_document(setup: ServerSetup) -> str:
                                    list(setup.device_ca), devices))  # fmt: skip
 
 
-def free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_ports(*hosts: str) -> list[int]:
+    """A free port on each host, all different: every probe stays bound until the last is
+    chosen, so the kernel cannot hand the same port out twice (one probe at a time could:
+    sztpd's bootstrap and management ports once collided so)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for host in hosts:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = stack.enter_context(socket.socket(family))
+            sock.bind((host, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 class BootstrapServerBed:
@@ -191,7 +199,10 @@ class BootstrapServerBed:
         host = dut.ipv4
         # on loopback every DUT shares the harness's host: any free port; elsewhere the
         # DUT's node is its own
-        port = free_port(host) if self.network.backend == "loopback" else 8443
+        if self.network.backend == "loopback":
+            port, native = free_ports(host, "127.0.0.1")
+        else:
+            port, native = 8443, free_ports("127.0.0.1")[0]
         names = list(dict.fromkeys([host, "localhost", "127.0.0.1", *dut.addresses]))
         self.setup = bed_setup(self.pki, host, port, self.signed, names, self.activation_code)
         work = self.evidence.file("dut")
@@ -202,7 +213,7 @@ class BootstrapServerBed:
         document = self.evidence.write_text("sztpd-config.json", sztpd_document(self.setup))
         params = {
             "work_dir": str(work), "state_dir": str(state), "dut_address": host,
-            "bootstrap_port": str(port), "native_port": str(free_port("127.0.0.1")),
+            "bootstrap_port": str(port), "native_port": str(native),
             "sztp_config": str(config), "sztpd_config": str(document),
         }  # fmt: skip
         self.controller.start(params)
