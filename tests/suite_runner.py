@@ -56,7 +56,7 @@ def full_mutant_runs() -> bool:
 
 def run_mutant(protocol: str, dut: str, out: Path, breaks: set[str], *extra: str) -> SuiteRun:
     """Run the mutant `dut` and check that it fails exactly the requirements in `breaks`,
-    with no harness error; the gate is the caller's to judge (a SHOULD fails no gate)."""
+    with no harness error, and that a failed MUST fails the gate (a SHOULD fails none)."""
     only = [] if full_mutant_runs() else [a for r in sorted(breaks) for a in ("--requirement", r)]
     run = run_suite(protocol, dut, out, *extra, *only)
     assert run.results, run.output
@@ -65,7 +65,23 @@ def run_mutant(protocol: str, dut: str, out: Path, breaks: set[str], *extra: str
     failed = run.requirements_with("fail")
     assert failed == breaks, f"expected exactly {sorted(breaks)} to fail\n{run.table()}"
     assert not run.requirements_with("error"), run.table()
+    if any("-MUST-" in req for req in breaks):
+        assert run.returncode != 0, "a failed MUST must fail the gate"
     return run
+
+
+def decrypted_requests(pcap: Path, *fields: str) -> list[list[str]]:
+    """`fields` of every HTTP request tshark decrypts in `pcap` with the `tls.keylog`
+    beside it (frame.protocols, ip.src, ip.dst, ...); at least one request."""
+    args = [a for f in fields for a in ("-e", f)]
+    proc = subprocess.run(
+        ["tshark", "-r", str(pcap), "-o", f"tls.keylog_file:{pcap.parent / 'tls.keylog'}",
+         "-Y", "http.request", "-T", "fields", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    rows = [line.split("\t") for line in proc.stdout.splitlines() if line]
+    assert rows, f"no decrypted HTTP request in {pcap}: {proc.stderr}"
+    return rows
 
 
 def check_hostile_run(run: SuiteRun, protocol: str) -> None:

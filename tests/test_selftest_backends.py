@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 
 from harness.backends.preflight import preflight
 from harness.capture.audit import TEST_RANGES, foreign_frames, within
 from harness.errors import BackendError
-from tests.suite_runner import REPO, SuiteRun, run_suite
+from tests.suite_runner import REPO, SuiteRun, decrypted_requests, run_suite
 
 BAD = {"fail", "error", "inconclusive"}
 
@@ -90,14 +89,7 @@ def check_captures(run: SuiteRun, backend: str) -> None:
     # a test whose exchange is a plain enrollment: decrypt it, check who spoke
     folder = next(p.parent for p in pcaps if p.parent.name == "test_enroll_and_reenroll_supported"
                   or p.parent.name == "test_cacerts_get")  # fmt: skip
-    fields = subprocess.run(
-        ["tshark", "-r", str(folder / "capture.pcapng"), "-o",
-         f"tls.keylog_file:{folder / 'tls.keylog'}", "-Y", "http.request", "-T", "fields",
-         "-e", "frame.protocols", "-e", "ip.src", "-e", "ip.dst"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    rows = [line.split("\t") for line in fields.stdout.splitlines() if line]
-    assert rows, f"no decrypted HTTP request in {folder}: {fields.stderr}"
+    rows = decrypted_requests(folder / "capture.pcapng", "frame.protocols", "ip.src", "ip.dst")
     for protocols, src, dst in rows:
         assert protocols.startswith("eth:"), protocols  # layer 2 frames, not loopback/cooked
         assert {src, dst} <= addresses, (src, dst, addresses)

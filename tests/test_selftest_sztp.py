@@ -24,7 +24,7 @@ import pytest
 from harness.capture.audit import TEST_RANGES, foreign_frames, within
 from harness.dut import load_profile
 from harness.protocols.sztp.mutants import MUTANTS
-from tests.suite_runner import REPO, SuiteRun, run_mutant, run_suite
+from tests.suite_runner import REPO, SuiteRun, decrypted_requests, run_mutant, run_suite
 from tests.test_selftest_backends import backend_usable
 
 DUT = "builtin:sztp/bootstrap-server"
@@ -62,9 +62,7 @@ def test_reference_passes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_mutant_fails_exactly_its_requirements(name: str, tmp_path: Path) -> None:
     breaks = set(MUTANTS[name].breaks)
-    run = run_mutant("sztp", f"{DUT}:{name}", tmp_path / name, breaks)
-    if any("-MUST-" in req for req in breaks):
-        assert run.returncode != 0, "a failed MUST must fail the gate"
+    run_mutant("sztp", f"{DUT}:{name}", tmp_path / name, breaks)
 
 
 def _sztpd_installed() -> None:
@@ -160,14 +158,8 @@ def _check_capture(run: SuiteRun, backend: str) -> None:
     foreign = [line for pcap in pcaps for line in foreign_frames(pcap)]
     assert not foreign, "\n".join(foreign[:20])
     folder = run.out / "sztp" / "evidence" / "test_conveyed_information_content_type"
-    fields = subprocess.run(
-        ["tshark", "-r", str(folder / "capture.pcapng"), "-o",
-         f"tls.keylog_file:{folder / 'tls.keylog'}", "-Y", "http.request", "-T", "fields",
-         "-e", "frame.protocols", "-e", "ip.src", "-e", "ip.dst", "-e", "http.request.uri"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    rows = [line.split("\t") for line in fields.stdout.splitlines() if line]
-    assert rows, f"no decrypted HTTP request in {folder}: {fields.stderr}"
+    rows = decrypted_requests(folder / "capture.pcapng", "frame.protocols", "ip.src", "ip.dst",
+                              "http.request.uri")  # fmt: skip
     for protocols, src, dst, uri in rows:
         assert protocols.startswith("eth:"), protocols  # the bridge's frames, not lo
         assert (src, dst) == (peer, dut), (src, dst, peer, dut)

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.capture.audit import TEST_RANGES, foreign_frames, within
 from harness.protocols.sztp.device_mutants import DEVICE_MUTANTS
-from tests.suite_runner import run_mutant, run_suite
+from tests.suite_runner import decrypted_requests, run_mutant, run_suite
 from tests.test_selftest_backends import backend_usable
 
 DUT = "builtin:sztp/device"
@@ -36,9 +35,7 @@ def test_reference_passes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(DEVICE_MUTANTS))
 def test_mutant_fails_exactly_its_requirements(name: str, tmp_path: Path) -> None:
     breaks = set(DEVICE_MUTANTS[name].breaks)
-    run = run_mutant("sztp", f"{DUT}:{name}", tmp_path / name, breaks)
-    if any("-MUST-" in req for req in breaks):
-        assert run.returncode != 0, "a failed MUST must fail the gate"
+    run_mutant("sztp", f"{DUT}:{name}", tmp_path / name, breaks)
 
 
 def test_unknown_device_mutant_refused() -> None:
@@ -76,14 +73,7 @@ def test_reference_off_loopback(backend: str, tmp_path: Path) -> None:
     foreign = [line for pcap in pcaps for line in foreign_frames(pcap)]
     assert not foreign, "\n".join(foreign[:20])
     folder = pcaps[0].parent
-    fields = subprocess.run(
-        ["tshark", "-r", str(folder / "capture.pcapng"), "-o",
-         f"tls.keylog_file:{folder / 'tls.keylog'}", "-Y", "http.request", "-T", "fields",
-         "-e", "frame.protocols", "-e", "ip.src", "-e", "ip.dst"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    rows = [line.split("\t") for line in fields.stdout.splitlines() if line]
-    assert rows, f"no decrypted HTTP request in {folder}: {fields.stderr}"
+    rows = decrypted_requests(folder / "capture.pcapng", "frame.protocols", "ip.src", "ip.dst")
     for protocols, src, dst in rows:
         assert protocols.startswith("eth:"), protocols  # the bridge's frames, not lo
         assert (src, dst) == (dut, peer), (src, dst, dut, peer)  # the device asks
